@@ -1,0 +1,311 @@
+import { hostname } from "node:os";
+import { CronExpressionParser } from "cron-parser";
+import { z } from "zod";
+
+/** Thrown when the environment holds a value the platform cannot run with. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const booleanWords: Record<string, boolean> = {
+  true: true,
+  "1": true,
+  yes: true,
+  on: true,
+  false: false,
+  "0": false,
+  no: false,
+  off: false,
+};
+
+const bool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return fallback;
+      const parsed = booleanWords[value.trim().toLowerCase()];
+      if (parsed === undefined) {
+        ctx.addIssue({ code: "custom", message: `expected true or false, got "${value}"` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+const int = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return fallback;
+      const trimmed = value.trim();
+      const parsed = Number(trimmed);
+      if (
+        !/^-?\d+$/.test(trimmed) ||
+        !Number.isSafeInteger(parsed) ||
+        parsed < min ||
+        parsed > max
+      ) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected an integer from ${min} to ${max}, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
+/**
+ * A five-field cron expression (minute hour day-of-month month day-of-week), the form the
+ * documented defaults use and Temporal schedules accept.
+ */
+const cron = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const expression = value === undefined || value.trim() === "" ? fallback : value.trim();
+      const problem = cronProblem(expression);
+      if (problem) {
+        ctx.addIssue({ code: "custom", message: `${problem}, got "${value}"` });
+        return z.NEVER;
+      }
+      return expression;
+    });
+
+export function cronProblem(expression: string): string | undefined {
+  const fields = expression.split(/\s+/);
+  if (fields.length !== 5) {
+    return `expected a cron expression with 5 fields (minute hour day month weekday)`;
+  }
+  try {
+    CronExpressionParser.parse(expression, { strict: false });
+    return undefined;
+  } catch (error) {
+    return `expected a valid cron expression (${(error as Error).message})`;
+  }
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const optionalUrl = (protocols: string[]) =>
+  optionalText.superRefine((value, ctx) => {
+    if (value === undefined) return;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: "custom", message: `expected a URL, got "${redact(value)}"` });
+      return;
+    }
+    if (!protocols.includes(url.protocol)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a ${protocols.join(" or ")} URL, got "${redact(value)}"`,
+      });
+    }
+  });
+
+const timeZone = (fallback: string) =>
+  optionalText.transform((value, ctx) => {
+    const zone = value ?? fallback;
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      return zone;
+    } catch {
+      ctx.addIssue({ code: "custom", message: `expected an IANA time zone, got "${value}"` });
+      return z.NEVER;
+    }
+  });
+
+/** `region:<name>` is the only documented filter. */
+const companiesFilter = optionalText.transform((value, ctx) => {
+  if (value === undefined) return undefined;
+  const match = /^region:([A-Za-z0-9_-]+)$/.exec(value);
+  if (!match?.[1]) {
+    ctx.addIssue({ code: "custom", message: `expected "region:<name>", got "${value}"` });
+    return z.NEVER;
+  }
+  return { region: match[1] };
+});
+
+const region = optionalText.superRefine((value, ctx) => {
+  if (value !== undefined && !/^[a-z0-9][a-z0-9-]{0,30}$/.test(value)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected lowercase letters, digits and dashes (used in schedule ids), got "${value}"`,
+    });
+  }
+});
+
+const temporalAddress = optionalText.superRefine((value, ctx) => {
+  if (value !== undefined && !/^[^\s/:]+:\d{1,5}$/.test(value)) {
+    ctx.addIssue({ code: "custom", message: `expected host:port, got "${value}"` });
+  }
+});
+
+const logLevel = optionalText.transform((value, ctx) => {
+  const level = value ?? "info";
+  const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+  if (!levels.includes(level)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected one of ${levels.join(", ")}, got "${value}"`,
+    });
+    return z.NEVER;
+  }
+  return level as "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+});
+
+const MB = 1024 * 1024;
+
+const envSchema = z.object({
+  SCHEDULER_ENABLED: bool(true),
+  SCHEDULER_AUTO_RESTART: bool(true),
+  SCHEDULER_INSTANCE_ID: optionalText,
+  SCHEDULER_TIME_ZONE: timeZone("UTC"),
+  SCHEDULER_CATCHUP_WINDOW_MS: int(60_000, 10_000, 7 * 24 * 3_600_000),
+  SCHEDULER_ERROR_THRESHOLD: int(3, 1, 100),
+  WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
+
+  CSV_IMPORT_INTERVAL: cron("*/10 * * * *"),
+  CSV_IMPORT_BATCH_SIZE: int(10, 1, 1000),
+  CSV_IMPORT_MAX_CONCURRENT: int(5, 1, 100),
+  CSV_IMPORT_TIMEOUT: int(300_000, 1_000, 24 * 3_600_000),
+  CSV_IMPORT_MAX_BYTES: int(200 * MB, 1024, 16 * 1024 * MB),
+  IMPORT_PROCESSING_INTERVAL: cron("*/2 * * * *"),
+  IMPORT_PROCESSING_TIMEOUT: int(120_000, 1_000, 24 * 3_600_000),
+  SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
+  SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
+  BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
+  BATCH_PROCESSING_CHECK_INTERVAL: cron("*/2 * * * *"),
+
+  REGION: region,
+  CSV_COMPANIES_FILTER: companiesFilter,
+
+  TEMPORAL_ADDRESS: temporalAddress,
+  TEMPORAL_NAMESPACE: optionalText,
+  TEMPORAL_UI_URL: optionalUrl(["http:", "https:"]),
+  DATABASE_URL: optionalUrl(["postgres:", "postgresql:"]),
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: optionalUrl(["http:", "https:"]),
+  PORT: int(3000, 0, 65_535),
+  LOG_LEVEL: logLevel,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  scheduler: {
+    enabled: boolean;
+    autoRestart: boolean;
+    instanceId: string;
+    timeZone: string;
+    catchupWindowMs: number;
+    /** Consecutive failed runs after which a scheduler reports ERROR. */
+    errorThreshold: number;
+    shutdownGraceMs: number;
+  };
+  csvImport: {
+    interval: string;
+    batchSize: number;
+    maxConcurrent: number;
+    timeoutMs: number;
+    maxBytes: number;
+  };
+  importProcessing: { interval: string; timeoutMs: number };
+  sessionProcessing: { interval: string; batchSize: number };
+  batchProcessing: { interval: string; checkInterval: string };
+  region: string | undefined;
+  companiesFilter: { region: string } | undefined;
+  temporal: {
+    /** Undefined when not configured: dev tooling then starts a local dev server. */
+    address: string | undefined;
+    namespace: string;
+    uiUrl: string;
+  };
+  databaseUrl: string | undefined;
+  openai: { apiKey: string | undefined; baseUrl: string | undefined };
+  port: number;
+  logLevel: Env["LOG_LEVEL"];
+}
+
+/** Reads and validates every documented variable; throws ConfigError naming each bad one. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join(".")}: ${issue.message}`,
+    );
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  return {
+    scheduler: {
+      enabled: e.SCHEDULER_ENABLED,
+      autoRestart: e.SCHEDULER_AUTO_RESTART,
+      instanceId: e.SCHEDULER_INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+      timeZone: e.SCHEDULER_TIME_ZONE,
+      catchupWindowMs: e.SCHEDULER_CATCHUP_WINDOW_MS,
+      errorThreshold: e.SCHEDULER_ERROR_THRESHOLD,
+      shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+    },
+    csvImport: {
+      interval: e.CSV_IMPORT_INTERVAL,
+      batchSize: e.CSV_IMPORT_BATCH_SIZE,
+      maxConcurrent: e.CSV_IMPORT_MAX_CONCURRENT,
+      timeoutMs: e.CSV_IMPORT_TIMEOUT,
+      maxBytes: e.CSV_IMPORT_MAX_BYTES,
+    },
+    importProcessing: {
+      interval: e.IMPORT_PROCESSING_INTERVAL,
+      timeoutMs: e.IMPORT_PROCESSING_TIMEOUT,
+    },
+    sessionProcessing: {
+      interval: e.SESSION_PROCESSING_INTERVAL,
+      batchSize: e.SESSION_PROCESSING_BATCH_SIZE,
+    },
+    batchProcessing: {
+      interval: e.BATCH_PROCESSING_INTERVAL,
+      checkInterval: e.BATCH_PROCESSING_CHECK_INTERVAL,
+    },
+    region: e.REGION,
+    companiesFilter: e.CSV_COMPANIES_FILTER,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE ?? "default",
+      uiUrl: e.TEMPORAL_UI_URL ?? "http://localhost:8233",
+    },
+    databaseUrl: e.DATABASE_URL,
+    openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** For processes that cannot run without a database. */
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) {
+    throw new ConfigError([
+      "DATABASE_URL: required for this process (postgresql://user:password@host:5432/db)",
+    ]);
+  }
+  return config.databaseUrl;
+}
+
+/** Hides the password of a URL before it is shown in a message or log. */
+export function redact(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = "***";
+    return url.toString();
+  } catch {
+    return value.replace(/\/\/([^:/@]+):[^@/]+@/, "//$1:***@");
+  }
+}

@@ -181,10 +181,42 @@ const envSchema = z.object({
   CSV_IMPORT_MAX_BYTES: int(200 * MB, 1024, 16 * 1024 * MB),
   IMPORT_PROCESSING_INTERVAL: cron("*/2 * * * *"),
   IMPORT_PROCESSING_TIMEOUT: int(120_000, 1_000, 24 * 3_600_000),
+  IMPORT_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
+  IMPORT_PROCESSING_MAX_CONCURRENT: int(5, 1, 100),
+  IMPORT_TIME_ZONE: timeZone("UTC"),
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   BATCH_PROCESSING_CHECK_INTERVAL: cron("*/2 * * * *"),
+  BATCH_MIN_REQUESTS: int(10, 1, 50_000),
+  BATCH_MAX_WAIT_MS: int(30 * 60_000, 0, 7 * 24 * 3_600_000),
+  BATCH_MAX_REQUESTS: int(1000, 1, 50_000),
+  ANALYSIS_MODE: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const mode = value?.trim() || "batch";
+      if (mode !== "batch" && mode !== "direct") {
+        ctx.addIssue({ code: "custom", message: `expected batch or direct, got "${value}"` });
+        return z.NEVER;
+      }
+      return mode;
+    }),
+  ANALYSIS_MAX_CONCURRENT: int(5, 1, 200),
+  AI_MAX_RETRIES: int(3, 0, 20),
+  OPENAI_MODEL: optionalText,
+  USD_TO_EUR_RATE: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return 0.85;
+      const rate = Number(value);
+      if (!Number.isFinite(rate) || rate <= 0) {
+        ctx.addIssue({ code: "custom", message: `expected a positive number, got "${value}"` });
+        return z.NEVER;
+      }
+      return rate;
+    }),
 
   REGION: region,
   CSV_COMPANIES_FILTER: companiesFilter,
@@ -219,9 +251,35 @@ export interface Config {
     timeoutMs: number;
     maxBytes: number;
   };
-  importProcessing: { interval: string; timeoutMs: number };
+  importProcessing: {
+    interval: string;
+    timeoutMs: number;
+    /** Imports per page and per run's upper bound is ten pages. */
+    batchSize: number;
+    maxConcurrent: number;
+    /** Zone of the companies' wall-clock timestamps (CSV dates, transcript lines). */
+    timeZone: string;
+  };
   sessionProcessing: { interval: string; batchSize: number };
-  batchProcessing: { interval: string; checkInterval: string };
+  batchProcessing: {
+    interval: string;
+    checkInterval: string;
+    /** A company's batch is created once this many requests wait... */
+    minRequests: number;
+    /** ...or once its oldest request waited this long. */
+    maxWaitMs: number;
+    maxRequests: number;
+  };
+  analysis: {
+    mode: "batch" | "direct";
+    /** Chat completions in flight at once in direct mode. */
+    maxConcurrent: number;
+    /** Times a request goes back to the queue after its batch failed, expired or was cancelled. */
+    maxRetries: number;
+    /** Model when a company has no default model of its own. */
+    fallbackModel: string;
+    usdToEur: number;
+  };
   region: string | undefined;
   companiesFilter: { region: string } | undefined;
   temporal: {
@@ -266,6 +324,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     importProcessing: {
       interval: e.IMPORT_PROCESSING_INTERVAL,
       timeoutMs: e.IMPORT_PROCESSING_TIMEOUT,
+      batchSize: e.IMPORT_PROCESSING_BATCH_SIZE,
+      maxConcurrent: e.IMPORT_PROCESSING_MAX_CONCURRENT,
+      timeZone: e.IMPORT_TIME_ZONE,
     },
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,
@@ -274,6 +335,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     batchProcessing: {
       interval: e.BATCH_PROCESSING_INTERVAL,
       checkInterval: e.BATCH_PROCESSING_CHECK_INTERVAL,
+      minRequests: e.BATCH_MIN_REQUESTS,
+      maxWaitMs: e.BATCH_MAX_WAIT_MS,
+      maxRequests: e.BATCH_MAX_REQUESTS,
+    },
+    analysis: {
+      mode: e.ANALYSIS_MODE,
+      maxConcurrent: e.ANALYSIS_MAX_CONCURRENT,
+      maxRetries: e.AI_MAX_RETRIES,
+      fallbackModel: e.OPENAI_MODEL ?? "gpt-4o-mini",
+      usdToEur: e.USD_TO_EUR_RATE,
     },
     region: e.REGION,
     companiesFilter: e.CSV_COMPANIES_FILTER,

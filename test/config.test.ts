@@ -25,11 +25,27 @@ describe("configuration", () => {
       maxConcurrent: 5,
       timeoutMs: 300_000,
     });
-    expect(config.importProcessing).toEqual({ interval: "*/2 * * * *", timeoutMs: 120_000 });
+    expect(config.importProcessing).toEqual({
+      interval: "*/2 * * * *",
+      timeoutMs: 120_000,
+      batchSize: 50,
+      maxConcurrent: 5,
+      timeZone: "UTC",
+    });
     expect(config.sessionProcessing).toEqual({ interval: "*/5 * * * *", batchSize: 50 });
     expect(config.batchProcessing).toEqual({
       interval: "*/5 * * * *",
       checkInterval: "*/2 * * * *",
+      minRequests: 10,
+      maxWaitMs: 1_800_000,
+      maxRequests: 1000,
+    });
+    expect(config.analysis).toEqual({
+      mode: "batch",
+      maxConcurrent: 5,
+      maxRetries: 3,
+      fallbackModel: "gpt-4o-mini",
+      usdToEur: 0.85,
     });
     expect(config.temporal).toMatchObject({ address: undefined, namespace: "default" });
     expect(config.port).toBe(3000);
@@ -72,9 +88,9 @@ describe("configuration", () => {
       maxConcurrent: 2,
       timeoutMs: 60_000,
     });
-    expect(config.importProcessing).toEqual({ interval: "0 * * * *", timeoutMs: 5000 });
+    expect(config.importProcessing).toMatchObject({ interval: "0 * * * *", timeoutMs: 5000 });
     expect(config.sessionProcessing).toEqual({ interval: "15 3 * * 1-5", batchSize: 7 });
-    expect(config.batchProcessing).toEqual({
+    expect(config.batchProcessing).toMatchObject({
       interval: "*/7 * * * *",
       checkInterval: "*/1 * * * *",
     });

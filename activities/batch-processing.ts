@@ -1,0 +1,385 @@
+import { ApplicationFailure, Context } from "@temporalio/activity";
+import OpenAI, { toFile } from "openai";
+import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
+import { Prisma } from "../lib/generated/prisma/client.ts";
+import type { AIBatchRequestStatus } from "../lib/generated/prisma/enums.ts";
+import { type AnalysisAnswer, applyAnalysisAnswer } from "./analysis-results.ts";
+import type { ActivityDeps } from "./deps.ts";
+
+/**
+ * The OpenAI Batch API path: claim waiting requests into a batch (atomically, so no request is
+ * in two batches), upload the JSONL, create the batch, poll it, and apply its output and error
+ * files. Each step is an idempotent activity; polling is one short call per scheduled run, so
+ * no worker slot waits on OpenAI.
+ */
+
+export interface ReadyCompaniesInput {
+  region?: string | undefined;
+  minRequests: number;
+  maxWaitMs: number;
+}
+
+export interface BatchCheckResult {
+  batchId: string;
+  status: AIBatchRequestStatus;
+  applied?: number;
+  failed?: number;
+  requeued?: number;
+  failedForGood?: number;
+}
+
+const IN_FLIGHT: AIBatchRequestStatus[] = [
+  "PENDING",
+  "UPLOADING",
+  "VALIDATING",
+  "IN_PROGRESS",
+  "FINALIZING",
+  "COMPLETED",
+];
+/** A batch stuck before submission this long (its creating run died) is submitted by a check run. */
+const ORPHANED_SUBMIT_MS = 10 * 60_000;
+
+const OPENAI_STATUS: Record<string, AIBatchRequestStatus | undefined> = {
+  validating: "VALIDATING",
+  in_progress: "IN_PROGRESS",
+  finalizing: "FINALIZING",
+  completed: "COMPLETED",
+  failed: "FAILED",
+  expired: "FAILED",
+  cancelling: undefined,
+  cancelled: "CANCELLED",
+};
+
+function isPermanentApiError(error: unknown): boolean {
+  return (
+    error instanceof OpenAI.APIError &&
+    error.status !== undefined &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    ![408, 409, 429].includes(error.status)
+  );
+}
+
+export function createBatchProcessingActivities({ db, config, openai, log }: ActivityDeps) {
+  const usdToEur = config.analysis.usdToEur;
+
+  async function listCompaniesReadyForBatch(input: ReadyCompaniesInput): Promise<string[]> {
+    const rows = await db.$queryRaw<{ companyId: string }[]>`
+      SELECT r."companyId"
+      FROM "AIProcessingRequest" r
+      JOIN "Company" c ON c.id = r."companyId"
+      WHERE r."processingStatus" = 'PENDING_BATCHING' AND c.status = 'ACTIVE'
+        ${input.region ? Prisma.sql`AND c.region = ${input.region}` : Prisma.empty}
+      GROUP BY r."companyId"
+      HAVING count(*) >= ${input.minRequests}
+          OR min(r."requestedAt") <= now() - make_interval(secs => ${input.maxWaitMs / 1000})
+      ORDER BY min(r."requestedAt")`;
+    return rows.map((r) => r.companyId);
+  }
+
+  /**
+   * Moves up to maxRequests waiting requests of one company into a new local batch. Rows are
+   * locked with SKIP LOCKED, so two overlapping runs never take the same request.
+   */
+  async function claimBatch(input: {
+    companyId: string;
+    maxRequests: number;
+  }): Promise<{ batchId: string; requests: number } | null> {
+    return db.$transaction(async (tx) => {
+      const claimed = await tx.$queryRaw<{ id: string }[]>`
+        SELECT id FROM "AIProcessingRequest"
+        WHERE "companyId" = ${input.companyId}::uuid AND "processingStatus" = 'PENDING_BATCHING'
+        ORDER BY "requestedAt", id
+        LIMIT ${input.maxRequests}
+        FOR UPDATE SKIP LOCKED`;
+      if (claimed.length === 0) return null;
+      const batch = await tx.aIBatchRequest.create({
+        data: { companyId: input.companyId, status: "PENDING", requestCount: claimed.length },
+      });
+      await tx.aIProcessingRequest.updateMany({
+        where: { id: { in: claimed.map((r) => r.id) } },
+        data: { processingStatus: "BATCHING_IN_PROGRESS", batchId: batch.id },
+      });
+      return { batchId: batch.id, requests: claimed.length };
+    });
+  }
+
+  /** Uploads the JSONL and creates the OpenAI batch; each id is stored as soon as it exists. */
+  async function submitBatch(batchId: string): Promise<{ openaiBatchId: string | null }> {
+    const batch = await db.aIBatchRequest.findUniqueOrThrow({ where: { id: batchId } });
+    if (batch.openaiBatchId) return { openaiBatchId: batch.openaiBatchId };
+    if (batch.status !== "PENDING" && batch.status !== "UPLOADING") return { openaiBatchId: null };
+    try {
+      let inputFileId = batch.inputFileId;
+      if (!inputFileId) {
+        const jsonl = await buildJsonl(batchId);
+        const file = await openai.files.create({
+          file: await toFile(Buffer.from(jsonl), `livedash-batch-${batchId}.jsonl`),
+          purpose: "batch",
+        });
+        inputFileId = file.id;
+        await db.aIBatchRequest.update({
+          where: { id: batchId },
+          data: { inputFileId, status: "UPLOADING" },
+        });
+      }
+      const created = await openai.batches.create({
+        input_file_id: inputFileId,
+        endpoint: "/v1/chat/completions",
+        completion_window: "24h",
+        metadata: { livedash_batch_id: batchId },
+      });
+      await db.aIBatchRequest.update({
+        where: { id: batchId },
+        data: { openaiBatchId: created.id, status: OPENAI_STATUS[created.status] ?? "VALIDATING" },
+      });
+      log.info(
+        { batchId, openaiBatchId: created.id, requests: batch.requestCount },
+        "OpenAI batch created",
+      );
+      return { openaiBatchId: created.id };
+    } catch (error) {
+      const reason = `batch submission failed: ${error instanceof Error ? error.message : String(error)}`;
+      if (!isPermanentApiError(error))
+        throw ApplicationFailure.create({ type: "BatchSubmitUnavailable", message: reason });
+      await closeBatch(batchId, "FAILED", reason);
+      return { openaiBatchId: null };
+    }
+  }
+
+  async function buildJsonl(batchId: string): Promise<string> {
+    const requests = await db.aIProcessingRequest.findMany({
+      where: { batchId },
+      orderBy: { requestedAt: "asc" },
+      select: {
+        id: true,
+        model: true,
+        session: { select: { messages: { orderBy: { order: "asc" } } } },
+      },
+    });
+    return requests
+      .map((r) =>
+        JSON.stringify({
+          custom_id: r.id,
+          method: "POST",
+          url: "/v1/chat/completions",
+          body: analysisRequestBody(r.model, transcriptForModel(r.session.messages)),
+        }),
+      )
+      .join("\n");
+  }
+
+  async function listBatchesToCheck(input: { region?: string | undefined }): Promise<string[]> {
+    const batches = await db.aIBatchRequest.findMany({
+      where: {
+        status: { in: IN_FLIGHT },
+        company: input.region ? { region: input.region } : {},
+      },
+      orderBy: { createdAt: "asc" },
+      select: { id: true },
+    });
+    return batches.map((b) => b.id);
+  }
+
+  /** One look at one batch: record its status, apply it when done, requeue it when it failed. */
+  async function checkBatch(batchId: string): Promise<BatchCheckResult> {
+    const batch = await db.aIBatchRequest.findUniqueOrThrow({ where: { id: batchId } });
+    if (!batch.openaiBatchId) {
+      if (Date.now() - batch.updatedAt.getTime() > ORPHANED_SUBMIT_MS) await submitBatch(batchId);
+      return { batchId, status: batch.status };
+    }
+    const remote = await openai.batches.retrieve(batch.openaiBatchId);
+    const status = OPENAI_STATUS[remote.status] ?? batch.status;
+    await db.aIBatchRequest.update({
+      where: { id: batchId },
+      data: {
+        status,
+        outputFileId: remote.output_file_id ?? null,
+        errorFileId: remote.error_file_id ?? null,
+        ...(remote.completed_at ? { completedAt: new Date(remote.completed_at * 1000) } : {}),
+      },
+    });
+
+    if (remote.status === "completed") {
+      const applied = await applyBatchFiles(batchId, remote.output_file_id, remote.error_file_id);
+      // Anything the files did not mention cannot be left in flight.
+      const missing = await failUnanswered(
+        batchId,
+        "no result for this request in the batch output or error file",
+      );
+      await db.aIBatchRequest.update({
+        where: { id: batchId },
+        data: { status: "PROCESSED", processedAt: new Date() },
+      });
+      return {
+        batchId,
+        status: "PROCESSED",
+        applied: applied.completed,
+        failed: applied.failed + missing,
+      };
+    }
+    if (
+      remote.status === "failed" ||
+      remote.status === "expired" ||
+      remote.status === "cancelled"
+    ) {
+      // An expired batch may still have finished some lines: keep those.
+      const applied = await applyBatchFiles(batchId, remote.output_file_id, null);
+      const reason = batchFailureReason(remote);
+      const released = await releaseRequests(batchId, reason);
+      await closeBatch(
+        batchId,
+        remote.status === "cancelled" ? "CANCELLED" : "FAILED",
+        reason,
+        false,
+      );
+      return {
+        batchId,
+        status: remote.status === "cancelled" ? "CANCELLED" : "FAILED",
+        applied: applied.completed,
+        ...released,
+      };
+    }
+    return { batchId, status };
+  }
+
+  async function applyBatchFiles(
+    batchId: string,
+    outputFileId: string | null | undefined,
+    errorFileId: string | null | undefined,
+  ) {
+    const ctx = Context.current();
+    const totals = { completed: 0, failed: 0 };
+    for (const fileId of [outputFileId, errorFileId]) {
+      if (!fileId) continue;
+      const text = await (await openai.files.content(fileId)).text();
+      for (const line of text.split("\n")) {
+        if (line.trim() === "") continue;
+        const answer = answerFromLine(line);
+        if (!answer) {
+          log.warn({ batchId, line: line.slice(0, 200) }, "unreadable batch result line");
+          continue;
+        }
+        const result = await applyAnalysisAnswer(db, answer, usdToEur);
+        if (result === "completed") totals.completed += 1;
+        else if (result === "failed") totals.failed += 1;
+        if ((totals.completed + totals.failed) % 100 === 0) ctx.heartbeat(totals);
+      }
+    }
+    return totals;
+  }
+
+  async function failUnanswered(batchId: string, reason: string): Promise<number> {
+    const open = await db.aIProcessingRequest.findMany({
+      where: { batchId, processingStatus: "BATCHING_IN_PROGRESS" },
+      select: { id: true },
+    });
+    for (const { id } of open)
+      await applyAnalysisAnswer(db, { requestId: id, kind: "error", error: reason }, usdToEur);
+    return open.length;
+  }
+
+  /** Requests of a failed batch go back to the queue, or fail for good past the retry limit. */
+  async function releaseRequests(
+    batchId: string,
+    reason: string,
+  ): Promise<{ requeued: number; failedForGood: number }> {
+    const open = await db.aIProcessingRequest.findMany({
+      where: { batchId, processingStatus: "BATCHING_IN_PROGRESS" },
+      select: { id: true, retryCount: true },
+    });
+    const exhausted = open.filter((r) => r.retryCount + 1 > config.analysis.maxRetries);
+    const retry = open.filter((r) => r.retryCount + 1 <= config.analysis.maxRetries);
+    if (retry.length > 0) {
+      await db.aIProcessingRequest.updateMany({
+        where: { id: { in: retry.map((r) => r.id) }, processingStatus: "BATCHING_IN_PROGRESS" },
+        data: {
+          processingStatus: "PENDING_BATCHING",
+          batchId: null,
+          retryCount: { increment: 1 },
+          errorMessage: reason,
+        },
+      });
+    }
+    for (const r of exhausted) {
+      await db.aIProcessingRequest.update({
+        where: { id: r.id },
+        data: { retryCount: { increment: 1 } },
+      });
+      await applyAnalysisAnswer(
+        db,
+        {
+          requestId: r.id,
+          kind: "error",
+          error: `${reason}; gave up after ${config.analysis.maxRetries} retries`,
+        },
+        usdToEur,
+      );
+    }
+    return { requeued: retry.length, failedForGood: exhausted.length };
+  }
+
+  async function closeBatch(
+    batchId: string,
+    status: "FAILED" | "CANCELLED",
+    reason: string,
+    release = true,
+  ) {
+    if (release) await releaseRequests(batchId, reason);
+    await db.aIBatchRequest.update({
+      where: { id: batchId },
+      data: { status, errorMessage: reason, processedAt: new Date() },
+    });
+    log.warn({ batchId, status, reason }, "batch closed without results");
+  }
+
+  return { listCompaniesReadyForBatch, claimBatch, submitBatch, listBatchesToCheck, checkBatch };
+}
+
+interface BatchLine {
+  custom_id?: string;
+  response?: {
+    status_code?: number;
+    body?: {
+      choices?: { message?: { content?: string | null } }[];
+      usage?: unknown;
+      error?: { message?: string };
+    };
+  } | null;
+  error?: { code?: string; message?: string } | null;
+}
+
+/** One line of an output or error file, as an answer for its request (joined on custom_id). */
+export function answerFromLine(line: string): AnalysisAnswer | undefined {
+  let parsed: BatchLine;
+  try {
+    parsed = JSON.parse(line) as BatchLine;
+  } catch {
+    return undefined;
+  }
+  const requestId = parsed.custom_id;
+  if (!requestId) return undefined;
+  const status = parsed.response?.status_code;
+  if (parsed.error || !parsed.response || status === undefined || status >= 300) {
+    const message =
+      parsed.error?.message ?? parsed.response?.body?.error?.message ?? "unknown error";
+    return {
+      requestId,
+      kind: "error",
+      error: `batch line failed (${status ?? parsed.error?.code ?? "no response"}): ${message}`,
+    };
+  }
+  const body = parsed.response.body;
+  return {
+    requestId,
+    kind: "answer",
+    content: body?.choices?.[0]?.message?.content ?? null,
+    usage: body?.usage,
+  };
+}
+
+function batchFailureReason(remote: OpenAI.Batches.Batch): string {
+  const first = remote.errors?.data?.[0];
+  const detail = first ? `: ${first.code ?? ""} ${first.message ?? ""}`.trimEnd() : "";
+  return `OpenAI batch ${remote.id} ${remote.status}${detail}`;
+}

@@ -1,0 +1,202 @@
+import { ApplicationFailure, Context } from "@temporalio/activity";
+import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import {
+  describeUrl,
+  openSource,
+  PermanentSourceError,
+  TransientSourceError,
+} from "../lib/http-source.ts";
+import type { ActivityDeps } from "./deps.ts";
+
+/** Rows written per INSERT: large enough to be fast, well under PostgreSQL's parameter limit. */
+const INSERT_BATCH_ROWS = 1000;
+/** Rejections kept per company in the run record; the count is always exact. */
+const MAX_REPORTED_REJECTIONS = 20;
+
+export interface CompanyRef {
+  id: string;
+  name: string;
+}
+
+export interface ListCompaniesInput {
+  region?: string | undefined;
+  afterId?: string | undefined;
+  limit: number;
+}
+
+export interface CsvImportCounts {
+  rowsRead: number;
+  inserted: number;
+  duplicates: number;
+  rejected: number;
+  rejections: { line: number; reason: string }[];
+}
+
+export interface CompanyImportResult extends CsvImportCounts {
+  companyId: string;
+  companyName: string;
+  status: "imported" | "failed" | "skipped";
+  error?: string;
+  durationMs: number;
+}
+
+/** Heartbeat details: lets a retried attempt skip what an earlier attempt already committed. */
+interface ImportProgress {
+  recordsDone: number;
+  counts: CsvImportCounts;
+}
+
+export function emptyCounts(): CsvImportCounts {
+  return { rowsRead: 0, inserted: 0, duplicates: 0, rejected: 0, rejections: [] };
+}
+
+export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
+  /** One page of ACTIVE companies (keyset order by id), honouring the region filter. */
+  async function listCsvImportCompanies(input: ListCompaniesInput): Promise<CompanyRef[]> {
+    return db.company.findMany({
+      where: {
+        status: "ACTIVE",
+        ...(input.region ? { region: input.region } : {}),
+        ...(input.afterId ? { id: { gt: input.afterId } } : {}),
+      },
+      orderBy: { id: "asc" },
+      take: input.limit,
+      select: { id: true, name: true },
+    });
+  }
+
+  /**
+   * Streams one company's CSV into SessionImport rows. Safe to run twice: the unique key
+   * (companyId, externalSessionId) turns a re-read row into a counted duplicate.
+   */
+  async function importCompanyCsv(companyId: string): Promise<CompanyImportResult> {
+    const started = Date.now();
+    const ctx = Context.current();
+    const company = await db.company.findUnique({ where: { id: companyId } });
+    if (company?.status !== "ACTIVE") {
+      return {
+        companyId,
+        companyName: company?.name ?? "(deleted)",
+        status: "skipped",
+        error: company ? `company is ${company.status}` : "company no longer exists",
+        durationMs: Date.now() - started,
+        ...emptyCounts(),
+      };
+    }
+
+    const resumed = ctx.info.heartbeatDetails as ImportProgress | undefined;
+    const counts = resumed?.counts ?? emptyCounts();
+    const skipUntil = resumed?.recordsDone ?? 0;
+    let recordsSeen = 0;
+    const pending: SessionImportRow[] = [];
+
+    // What is committed so far; heartbeats carry only this, never rows still in memory.
+    let committed: ImportProgress = { recordsDone: skipUntil, counts: structuredClone(counts) };
+    const flush = async () => {
+      if (pending.length > 0) {
+        const rows = pending.splice(0, pending.length);
+        const { count } = await db.sessionImport.createMany({
+          data: rows.map((row) => ({ ...row, companyId })),
+          skipDuplicates: true,
+        });
+        counts.inserted += count;
+        counts.duplicates += rows.length - count;
+      }
+      committed = { recordsDone: recordsSeen, counts: structuredClone(counts) };
+      ctx.heartbeat(committed);
+    };
+    // A slow source still heartbeats, so the activity is not mistaken for a dead worker.
+    const ticker = setInterval(() => ctx.heartbeat(committed), 5_000);
+
+    const reject = (line: number, reason: string) => {
+      counts.rejected += 1;
+      if (counts.rejections.length < MAX_REPORTED_REJECTIONS)
+        counts.rejections.push({ line, reason });
+    };
+
+    const credentials =
+      company.csvUsername && company.csvPassword
+        ? { username: company.csvUsername, password: company.csvPassword }
+        : undefined;
+    // Leave a little of the activity's budget so our own timeout, with its clear message, fires first.
+    const timeoutMs = Math.max(1_000, config.csvImport.timeoutMs - 2_000);
+
+    try {
+      const source = await openSource({
+        url: company.csvUrl,
+        credentials,
+        timeoutMs,
+        maxBytes: config.csvImport.maxBytes,
+        signal: ctx.cancellationSignal,
+        accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
+      });
+      if (/^text\/html\b/i.test(source.contentType)) {
+        source.body.destroy();
+        throw new PermanentSourceError(
+          `expected CSV but the server sent an HTML page (content-type ${source.contentType})`,
+        );
+      }
+
+      for await (const event of readSessionCsv(source.body)) {
+        recordsSeen += 1;
+        if (recordsSeen <= skipUntil) continue;
+        counts.rowsRead += 1;
+        if (event.kind === "row") pending.push(event.row);
+        else reject(event.line, event.reason);
+        if (pending.length >= INSERT_BATCH_ROWS) await flush();
+      }
+      await flush();
+    } catch (error) {
+      // Keep what was committed; report the failure with the counts so far.
+      await flush().catch(() => undefined);
+      throw importFailure(error, company.csvUrl, counts);
+    } finally {
+      clearInterval(ticker);
+    }
+
+    log.info(
+      {
+        companyId,
+        rowsRead: counts.rowsRead,
+        inserted: counts.inserted,
+        rejected: counts.rejected,
+      },
+      "csv import finished",
+    );
+    return {
+      companyId,
+      companyName: company.name,
+      status: "imported",
+      durationMs: Date.now() - started,
+      ...counts,
+    };
+  }
+
+  return { listCsvImportCompanies, importCompanyCsv };
+}
+
+/** Maps a failure to a Temporal failure: permanent ones are not retried; counts ride along. */
+function importFailure(error: unknown, url: string, counts: CsvImportCounts): ApplicationFailure {
+  const where = describeUrl(url);
+  if (error instanceof PermanentSourceError) {
+    return ApplicationFailure.create({
+      type: "CsvSourceRejected",
+      message: `${where}: ${error.message}`,
+      nonRetryable: true,
+      details: [counts],
+    });
+  }
+  if (error instanceof TransientSourceError) {
+    return ApplicationFailure.create({
+      type: "CsvSourceUnavailable",
+      message: `${where}: ${error.message}`,
+      details: [counts],
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return ApplicationFailure.create({
+    type: "CsvImportError",
+    message: `${where}: ${message}`,
+    details: [counts],
+  });
+}

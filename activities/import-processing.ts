@@ -1,0 +1,272 @@
+import { ApplicationFailure, Context } from "@temporalio/activity";
+import type { ProcessingStage } from "../lib/generated/prisma/enums.ts";
+import {
+  describeUrl,
+  openSource,
+  PermanentSourceError,
+  TransientSourceError,
+} from "../lib/http-source.ts";
+import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pipeline-limits.ts";
+import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
+import { parseTranscript } from "../lib/transcript.ts";
+import type { ActivityDeps } from "./deps.ts";
+
+/** Transcripts are chat logs: anything larger is not one. */
+const MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024;
+const TRANSCRIPT_TIMEOUT_MS = 30_000;
+
+export interface ClaimImportsInput {
+  region?: string | undefined;
+  limit: number;
+  /** Keyset cursor: imports created after this one (same createdAt: larger id). */
+  after?: { createdAt: string; id: string } | undefined;
+}
+
+export interface ImportRef {
+  id: string;
+  createdAt: string;
+}
+
+export type ImportOutcome =
+  | {
+      importId: string;
+      status: "processed";
+      transcript: "completed" | "skipped" | "failed";
+      messages: number;
+      error?: string;
+    }
+  | { importId: string; status: "failed"; error: string }
+  | { importId: string; status: "skipped"; reason: string };
+
+export function createImportProcessingActivities({ db, config, log }: ActivityDeps) {
+  const zone = config.importProcessing.timeZone;
+
+  /** The oldest PENDING imports of ACTIVE companies, one page at a time. */
+  async function listPendingImports(input: ClaimImportsInput): Promise<ImportRef[]> {
+    const after = input.after
+      ? {
+          OR: [
+            { createdAt: { gt: new Date(input.after.createdAt) } },
+            { createdAt: new Date(input.after.createdAt), id: { gt: input.after.id } },
+          ],
+        }
+      : {};
+    const rows = await db.sessionImport.findMany({
+      where: {
+        status: "PENDING",
+        company: { status: "ACTIVE", ...(input.region ? { region: input.region } : {}) },
+        ...after,
+      },
+      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      take: input.limit,
+      select: { id: true, createdAt: true },
+    });
+    return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.toISOString() }));
+  }
+
+  /**
+   * Turns one import into a Session with its five stage rows and its messages. Idempotent: the
+   * Session is keyed by importId, stage rows by (session, stage), messages by (session, order).
+   */
+  async function processImport(importId: string): Promise<ImportOutcome> {
+    const row = await db.sessionImport.findUnique({
+      where: { id: importId },
+      include: { company: true },
+    });
+    if (row?.status !== "PENDING") {
+      return {
+        importId,
+        status: "skipped",
+        reason: row ? `import is ${row.status}` : "import no longer exists",
+      };
+    }
+
+    let startTime: Date;
+    let endTime: Date;
+    try {
+      startTime = parseSessionDate(row.startTimeRaw, zone);
+      endTime = parseSessionDate(row.endTimeRaw, zone);
+    } catch (error) {
+      if (!(error instanceof DateFormatError)) throw error;
+      // Permanent: retrying cannot fix the data. Record why and stop.
+      const reason = `unparseable date: ${error.message}`;
+      await db.sessionImport.update({
+        where: { id: importId },
+        data: { status: "FAILED", errorMessage: reason, processedAt: new Date() },
+      });
+      return { importId, status: "failed", error: reason };
+    }
+
+    const now = new Date();
+    const session = await db.$transaction(async (tx) => {
+      const created = await tx.session.upsert({
+        where: { importId },
+        create: {
+          importId,
+          companyId: row.companyId,
+          startTime,
+          endTime,
+          ipAddress: row.ipAddress,
+          country: row.countryCode,
+          fullTranscriptUrl: row.fullTranscriptUrl,
+          avgResponseTime: row.avgResponseTimeSeconds,
+          initialMsg: row.initialMessage,
+          messagesSent: row.messagesSent,
+        },
+        update: {},
+      });
+      const stage = (s: ProcessingStage, status: "COMPLETED" | "PENDING") => ({
+        sessionId: created.id,
+        stage: s,
+        status,
+        ...(status === "COMPLETED" ? { startedAt: now, completedAt: now } : {}),
+      });
+      await tx.sessionProcessingStatus.createMany({
+        data: [
+          stage("CSV_IMPORT", "COMPLETED"),
+          stage("SESSION_CREATION", "COMPLETED"),
+          stage("TRANSCRIPT_FETCH", "PENDING"),
+          stage("AI_ANALYSIS", "PENDING"),
+          stage("QUESTION_EXTRACTION", "PENDING"),
+        ],
+        skipDuplicates: true,
+      });
+      return created;
+    });
+
+    const setStage = (
+      status: "IN_PROGRESS" | "COMPLETED" | "SKIPPED" | "FAILED",
+      extra: object = {},
+    ) =>
+      db.sessionProcessingStatus.update({
+        where: { sessionId_stage: { sessionId: session.id, stage: "TRANSCRIPT_FETCH" } },
+        data: {
+          status,
+          ...(status === "IN_PROGRESS" ? { startedAt: new Date() } : { completedAt: new Date() }),
+          ...extra,
+        },
+      });
+    const finishImport = () =>
+      db.sessionImport.update({
+        where: { id: importId },
+        data: { status: "PROCESSED", processedAt: new Date() },
+      });
+
+    if (!row.fullTranscriptUrl) {
+      await setStage("SKIPPED", { errorMessage: "no transcript URL" });
+      await finishImport();
+      return { importId, status: "processed", transcript: "skipped", messages: 0 };
+    }
+
+    await setStage("IN_PROGRESS");
+    let text: string;
+    try {
+      text = await fetchTranscript(row.fullTranscriptUrl, row.company);
+    } catch (error) {
+      return handleTranscriptFailure(
+        error,
+        importId,
+        session.id,
+        row.attempts,
+        row.fullTranscriptUrl,
+      );
+    }
+
+    const messages = parseTranscript(text, zone);
+    await db.$transaction([
+      db.message.createMany({
+        data: messages.map((m) => ({
+          sessionId: session.id,
+          order: m.order,
+          role: m.role,
+          content: m.content,
+          timestamp: m.timestamp,
+        })),
+        skipDuplicates: true,
+      }),
+      db.sessionImport.update({
+        where: { id: importId },
+        data: {
+          rawTranscriptContent: text,
+          status: "PROCESSED",
+          processedAt: new Date(),
+          errorMessage: null,
+        },
+      }),
+      db.sessionProcessingStatus.update({
+        where: { sessionId_stage: { sessionId: session.id, stage: "TRANSCRIPT_FETCH" } },
+        data: {
+          status: "COMPLETED",
+          completedAt: new Date(),
+          errorMessage: null,
+          metadata: { messages: messages.length },
+        },
+      }),
+    ]);
+    return { importId, status: "processed", transcript: "completed", messages: messages.length };
+  }
+
+  async function fetchTranscript(
+    url: string,
+    company: { csvUsername: string | null; csvPassword: string | null },
+  ): Promise<string> {
+    const source = await openSource({
+      url,
+      credentials:
+        company.csvUsername && company.csvPassword
+          ? { username: company.csvUsername, password: company.csvPassword }
+          : undefined,
+      timeoutMs: TRANSCRIPT_TIMEOUT_MS,
+      maxBytes: MAX_TRANSCRIPT_BYTES,
+      signal: Context.current().cancellationSignal,
+      accept: "text/plain, */*;q=0.5",
+    });
+    const chunks: Buffer[] = [];
+    for await (const chunk of source.body) chunks.push(chunk as Buffer);
+    return new TextDecoder("utf-8").decode(Buffer.concat(chunks));
+  }
+
+  /**
+   * A permanent failure (404, refused credentials, not http) fails the stage now; a transient one
+   * is retried by Temporal within the run, then by later runs up to MAX_TRANSCRIPT_ATTEMPTS.
+   */
+  async function handleTranscriptFailure(
+    error: unknown,
+    importId: string,
+    sessionId: string,
+    attemptsSoFar: number,
+    url: string,
+  ): Promise<ImportOutcome> {
+    const message = `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`;
+    const ctx = Context.current();
+    const transient =
+      error instanceof TransientSourceError || !(error instanceof PermanentSourceError);
+    const lastAttemptOfRun = ctx.info.attempt >= IMPORT_ACTIVITY_MAX_ATTEMPTS;
+    if (transient && !lastAttemptOfRun) {
+      throw ApplicationFailure.create({ type: "TranscriptUnavailable", message });
+    }
+    const attempts = attemptsSoFar + 1;
+    const final = !transient || attempts >= MAX_TRANSCRIPT_ATTEMPTS;
+    await db.$transaction([
+      db.sessionProcessingStatus.update({
+        where: { sessionId_stage: { sessionId, stage: "TRANSCRIPT_FETCH" } },
+        data: {
+          status: "FAILED",
+          completedAt: new Date(),
+          errorMessage: message,
+          retryCount: attempts,
+        },
+      }),
+      db.sessionImport.update({
+        where: { id: importId },
+        data: final
+          ? { attempts, status: "PROCESSED", processedAt: new Date(), errorMessage: message }
+          : { attempts, errorMessage: message },
+      }),
+    ]);
+    log.warn({ importId, attempts, final, error: message }, "transcript fetch failed");
+    return { importId, status: "processed", transcript: "failed", messages: 0, error: message };
+  }
+
+  return { listPendingImports, processImport };
+}

@@ -1,0 +1,21 @@
+import { createBatchProcessingActivities } from "./batch-processing.ts";
+import { createCsvImportActivities } from "./csv-import.ts";
+import type { ActivityDeps } from "./deps.ts";
+import { createImportProcessingActivities } from "./import-processing.ts";
+import { createRunRecordActivities } from "./run-records.ts";
+import { createSessionProcessingActivities } from "./session-processing.ts";
+
+export type { ActivityDeps } from "./deps.ts";
+
+/** Every activity of the pipeline, bound to its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createRunRecordActivities(deps),
+    ...createCsvImportActivities(deps),
+    ...createImportProcessingActivities(deps),
+    ...createSessionProcessingActivities(deps),
+    ...createBatchProcessingActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

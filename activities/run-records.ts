@@ -1,0 +1,62 @@
+import type { Prisma } from "../lib/generated/prisma/client.ts";
+import type { ActivityDeps } from "./deps.ts";
+
+export type RunOutcome = "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+
+export interface RunStart {
+  schedulerId: string;
+  scheduleId: string;
+  workflowId: string;
+  runId: string;
+  /** The schedule's nominal time for this run, when started by a schedule. */
+  scheduledAt?: string | undefined;
+  startedAt: string;
+}
+
+export interface RunFinish {
+  workflowId: string;
+  runId: string;
+  outcome: RunOutcome;
+  finishedAt: string;
+  counts?: unknown;
+  error?: string | undefined;
+}
+
+/** The scheduler run table, written by each run itself. Both calls are idempotent upserts. */
+export function createRunRecordActivities({ db }: ActivityDeps) {
+  async function recordRunStarted(run: RunStart): Promise<void> {
+    await db.schedulerRun.upsert({
+      where: { workflowId_runId: { workflowId: run.workflowId, runId: run.runId } },
+      create: {
+        schedulerId: run.schedulerId,
+        scheduleId: run.scheduleId,
+        workflowId: run.workflowId,
+        runId: run.runId,
+        scheduledAt: run.scheduledAt ? new Date(run.scheduledAt) : null,
+        startedAt: new Date(run.startedAt),
+      },
+      update: {},
+    });
+  }
+
+  async function recordRunFinished(run: RunFinish): Promise<void> {
+    const existing = await db.schedulerRun.findUnique({
+      where: { workflowId_runId: { workflowId: run.workflowId, runId: run.runId } },
+      select: { startedAt: true },
+    });
+    if (!existing) throw new Error(`no run record for ${run.workflowId}/${run.runId}`);
+    const finishedAt = new Date(run.finishedAt);
+    await db.schedulerRun.update({
+      where: { workflowId_runId: { workflowId: run.workflowId, runId: run.runId } },
+      data: {
+        outcome: run.outcome,
+        finishedAt,
+        durationMs: Math.max(0, finishedAt.getTime() - existing.startedAt.getTime()),
+        counts: (run.counts ?? undefined) as Prisma.InputJsonValue | undefined,
+        error: run.error ?? null,
+      },
+    });
+  }
+
+  return { recordRunStarted, recordRunFinished };
+}

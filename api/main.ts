@@ -1,0 +1,21 @@
+import { loadConfig, requireDatabaseUrl } from "../lib/config.ts";
+import { createDatabase } from "../lib/db.ts";
+import { createLogger } from "../lib/logger.ts";
+import { onShutdownSignal, runMain } from "../lib/main.ts";
+import { connectTemporalClient } from "../lib/temporal.ts";
+import { startApiServer } from "./server.ts";
+
+// The API alone; workers run in their own processes (npm run scheduler:<type>).
+runMain(async () => {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, "api");
+  const db = createDatabase(requireDatabaseUrl(config));
+  const { client, connection } = await connectTemporalClient(config);
+  const api = await startApiServer({ config, client, db, log });
+  onShutdownSignal(async () => {
+    await api.close();
+    await connection.close();
+    await db.$disconnect();
+    process.exit(0);
+  });
+});

@@ -1,0 +1,50 @@
+import { startApiServer } from "../api/server.ts";
+import { startWorkers } from "../workers/runtime.ts";
+import type { Config } from "./config.ts";
+import { createDatabase } from "./db.ts";
+import type { Logger } from "./logger.ts";
+import { WORKER_TYPES } from "./schedulers.ts";
+import { connectTemporalClient } from "./temporal.ts";
+
+export interface RunningPlatform {
+  apiPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The single-process deployment: the API plus a worker for every scheduler type (unless
+ * SCHEDULER_ENABLED=false), against the configured Temporal and PostgreSQL.
+ */
+export async function startPlatform(
+  config: Config,
+  databaseUrl: string,
+  log: Logger,
+): Promise<RunningPlatform> {
+  const db = createDatabase(databaseUrl);
+  const temporal = await connectTemporalClient(config);
+  const workers = config.scheduler.enabled
+    ? await startWorkers({
+        config,
+        db,
+        log: log.child({ component: "worker" }),
+        types: WORKER_TYPES,
+      })
+    : undefined;
+  if (!workers) log.warn("SCHEDULER_ENABLED=false: no workers in this process, API only");
+  const api = await startApiServer({
+    config,
+    client: temporal.client,
+    db,
+    log: log.child({ component: "api" }),
+  });
+
+  return {
+    apiPort: api.port,
+    stop: async () => {
+      await api.close();
+      await workers?.shutdown();
+      await temporal.connection.close();
+      await db.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import {
+  type Client,
+  ScheduleAlreadyRunning,
+  type ScheduleDescription,
+  ScheduleNotFoundError,
+  type ScheduleOptionsStartWorkflowAction,
+  type ScheduleSpec,
+  type Workflow,
+} from "@temporalio/client";
+import type { Logger } from "./logger.ts";
+import type { SchedulerDefinition } from "./schedulers.ts";
+
+export type ReconcileAction = "created" | "updated" | "unchanged";
+
+/**
+ * The server hands back calendars, not the cron string we sent, so the cron and time zone we
+ * applied are kept in the action's memo (visible on every started run too) and compared there.
+ */
+const SPEC_MEMO_KEY = "livedashSchedule";
+
+function specFingerprint(def: SchedulerDefinition): string {
+  return `${def.cron} @ ${def.timeZone}`;
+}
+
+function desiredSpec(def: SchedulerDefinition): ScheduleSpec {
+  return { cronExpressions: [def.cron], timezone: def.timeZone };
+}
+
+function desiredAction(def: SchedulerDefinition): ScheduleOptionsStartWorkflowAction<Workflow> {
+  return {
+    type: "startWorkflow",
+    workflowType: def.workflowType,
+    taskQueue: def.taskQueue,
+    workflowId: def.scheduleId,
+    args: def.workflowArgs,
+    workflowRunTimeout: def.runTimeoutMs,
+    memo: { [SPEC_MEMO_KEY]: specFingerprint(def), schedulerId: def.id },
+  };
+}
+
+function desiredPolicies(def: SchedulerDefinition) {
+  return { overlap: def.overlap, catchupWindow: def.catchupWindowMs, pauseOnFailure: false };
+}
+
+/** What differs between the running schedule and the configuration; empty when in sync. */
+export function scheduleDrift(def: SchedulerDefinition, current: ScheduleDescription): string[] {
+  const drift: string[] = [];
+  const action = current.action;
+  if (action.type !== "startWorkflow") return ["action"];
+  if (action.memo?.[SPEC_MEMO_KEY] !== specFingerprint(def)) drift.push("spec");
+  if (action.workflowType !== def.workflowType) drift.push("workflowType");
+  if (action.taskQueue !== def.taskQueue) drift.push("taskQueue");
+  if (JSON.stringify(action.args ?? []) !== JSON.stringify(def.workflowArgs)) drift.push("args");
+  if (Number(action.workflowRunTimeout ?? 0) !== def.runTimeoutMs) drift.push("runTimeout");
+  if (current.policies.overlap !== def.overlap) drift.push("overlap");
+  if (current.policies.catchupWindow !== def.catchupWindowMs) drift.push("catchupWindow");
+  return drift;
+}
+
+/**
+ * Makes one schedule match the configuration: creates it when missing, updates spec, action and
+ * policies when they drifted, and leaves the paused state (and its note) exactly as an operator
+ * left it. Safe to run concurrently from several replicas.
+ */
+export async function reconcileSchedule(
+  client: Client,
+  def: SchedulerDefinition,
+  log?: Logger,
+): Promise<ReconcileAction> {
+  const handle = client.schedule.getHandle(def.scheduleId);
+  let current: ScheduleDescription | undefined;
+  try {
+    current = await handle.describe();
+  } catch (error) {
+    if (!(error instanceof ScheduleNotFoundError)) throw error;
+  }
+
+  if (!current) {
+    try {
+      await client.schedule.create({
+        scheduleId: def.scheduleId,
+        spec: desiredSpec(def),
+        action: desiredAction(def),
+        policies: desiredPolicies(def),
+        state: { paused: false, note: `created from configuration (${specFingerprint(def)})` },
+      });
+      log?.info({ scheduleId: def.scheduleId, cron: def.cron }, "schedule created");
+      return "created";
+    } catch (error) {
+      // Another replica created it between our describe and create: reconcile against theirs.
+      if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+      current = await handle.describe();
+    }
+  }
+
+  const drift = scheduleDrift(def, current);
+  if (drift.length === 0) return "unchanged";
+  await handle.update((previous) => ({
+    ...previous,
+    spec: desiredSpec(def),
+    action: desiredAction(def),
+    policies: desiredPolicies(def),
+    // Keep the operator's pause and note: configuration never unpauses a schedule.
+    state: { paused: previous.state.paused, note: previous.state.note },
+  }));
+  log?.info({ scheduleId: def.scheduleId, drift }, "schedule updated from configuration");
+  return "updated";
+}
+
+export async function reconcileSchedules(
+  client: Client,
+  defs: SchedulerDefinition[],
+  log?: Logger,
+): Promise<Record<string, ReconcileAction>> {
+  const results: Record<string, ReconcileAction> = {};
+  for (const def of defs) results[def.scheduleId] = await reconcileSchedule(client, def, log);
+  return results;
+}

@@ -1,0 +1,105 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { bundleWorkflowCode } from "@temporalio/worker";
+import type { TestProject } from "vitest/node";
+import { applyMigrations } from "../lib/migrations.ts";
+import {
+  createDatabase,
+  databaseUrlFor,
+  dropDatabase,
+  startEmbeddedPostgres,
+} from "../scripts/services/postgres.ts";
+import {
+  ensureTemporalCli,
+  PROJECT_ROOT,
+  startTemporalDevServer,
+} from "../scripts/services/temporal.ts";
+import { WORKFLOWS_PATH } from "../workers/runtime.ts";
+import { freePort } from "./support/ports.ts";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    temporalCli: string;
+    /** URL of the PostgreSQL server's maintenance database, for creating test databases. */
+    postgresAdminUrl: string;
+    /** A migrated database that each test file clones as its own. */
+    templateDatabase: string;
+    runId: string;
+    workflowBundleCode: string;
+  }
+}
+
+/**
+ * Real services for the whole run: a Temporal dev server (or TEMPORAL_ADDRESS) and PostgreSQL
+ * (DATABASE_URL's server, or an embedded one), with a freshly migrated template database.
+ */
+export default async function setup(project: TestProject) {
+  const runId = randomBytes(4).toString("hex");
+  const cleanups: (() => Promise<void>)[] = [];
+
+  const temporalCli = await ensureTemporalCli();
+  let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  if (!temporalAddress) {
+    const server = await startTemporalDevServer({
+      cli: temporalCli,
+      port: await freePort(),
+      headless: true,
+    });
+    temporalAddress = server.address;
+    cleanups.push(server.stop);
+  }
+
+  let postgresAdminUrl: string;
+  if (process.env.DATABASE_URL) {
+    postgresAdminUrl = databaseUrlFor(process.env.DATABASE_URL, "postgres");
+  } else {
+    const server = await startEmbeddedPostgres({
+      dataDir: join(PROJECT_ROOT, ".data", "test-postgres"),
+      port: await freePort(),
+    });
+    postgresAdminUrl = server.adminUrl;
+    cleanups.push(server.stop);
+  }
+
+  const templateDatabase = `livedash_test_${runId}_template`;
+  await createDatabase(postgresAdminUrl, templateDatabase);
+  cleanups.push(async () => {
+    await dropTestDatabases(postgresAdminUrl, runId);
+  });
+  await applyMigrations(databaseUrlFor(postgresAdminUrl, templateDatabase));
+
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+
+  project.provide("temporalAddress", temporalAddress);
+  project.provide("temporalCli", temporalCli);
+  project.provide("postgresAdminUrl", postgresAdminUrl);
+  project.provide("templateDatabase", templateDatabase);
+  project.provide("runId", runId);
+  project.provide("workflowBundleCode", bundle.code);
+
+  return async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+}
+
+async function dropTestDatabases(adminUrl: string, runId: string) {
+  const pg = await import("pg");
+  const client = new pg.default.Client({ connectionString: adminUrl });
+  await client.connect();
+  const { rows } = await client.query<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE datname LIKE $1",
+    [`livedash_test_${runId}_%`],
+  );
+  await client.end();
+  for (const { datname } of rows) await dropDatabase(adminUrl, datname);
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: (message: string) => console.error(message),
+};

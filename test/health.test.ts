@@ -1,0 +1,163 @@
+import type { Client } from "@temporalio/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../api/app.ts";
+import type { Config } from "../lib/config.ts";
+import type { Database } from "../lib/db.ts";
+import type { HealthReport } from "../lib/scheduler-status.ts";
+import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
+import type { RunningWorkers } from "../workers/runtime.ts";
+import {
+  silentLog,
+  startHttpServer,
+  startTestWorkers,
+  type TestHttpServer,
+  testConfig,
+  testDatabase,
+  testTemporalClient,
+  triggerAndWait,
+} from "./support/harness.ts";
+
+describe("GET /api/admin/schedulers/health", () => {
+  let schedulerCount = 0;
+  let db: Database;
+  let config: Config;
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  let workers: RunningWorkers | undefined;
+  let source: TestHttpServer;
+  let scheduleId: string;
+  let csvOk = true;
+
+  const health = async (method = "GET") => {
+    const app = createApp({ config, client, db, log: silentLog });
+    const response = await app.request("/api/admin/schedulers/health", { method });
+    const text = await response.text();
+    return {
+      status: response.status,
+      text,
+      body: text ? (JSON.parse(text) as HealthReport) : undefined,
+    };
+  };
+
+  beforeAll(async () => {
+    source = await startHttpServer((_req, res) => {
+      if (csvOk)
+        res
+          .writeHead(200, { "content-type": "text/csv" })
+          .end("h-1,01.05.2025 08:00:00,01.05.2025 08:01:00\n");
+      else res.writeHead(403).end("forbidden");
+    });
+    const database = await testDatabase();
+    db = database.db;
+    config = testConfig(database.url, { SCHEDULER_ERROR_THRESHOLD: "3" });
+    await db.company.create({ data: { name: "Health Co", csvUrl: `${source.url}/h.csv` } });
+    const temporal = await testTemporalClient(config);
+    client = temporal.client;
+    closeClient = () => temporal.connection.close();
+    scheduleId = schedulerDefinitions(config)[0]?.scheduleId ?? "";
+    schedulerCount = schedulerDefinitions(config).length;
+  });
+
+  afterAll(async () => {
+    await client?.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch(() => undefined);
+    await workers?.shutdown();
+    await closeClient?.();
+    await source?.close();
+    await db?.$disconnect();
+  });
+
+  it("reports STOPPED with 503 while no schedule exists", async () => {
+    const { status, body } = await health();
+    expect(status).toBe(503);
+    expect(body).toMatchObject({
+      healthy: false,
+      status: "unhealthy",
+      schedulers: { total: schedulerCount, running: 0, errors: schedulerCount },
+      details: { "csv-import": { status: "STOPPED", healthy: false, lastSuccess: null } },
+    });
+    expect(Object.keys(body?.details ?? {}).sort()).toEqual(
+      schedulerDefinitions(config)
+        .map((d) => d.id)
+        .sort(),
+    );
+  });
+
+  it("reports RUNNING with 200 and lastSuccess after a successful run, in the documented shape", async () => {
+    workers = await startTestWorkers(config, db, WORKER_TYPES);
+    await triggerAndWait(client, scheduleId);
+    const run = await db.schedulerRun.findFirstOrThrow({ where: { scheduleId } });
+
+    const { status, body } = await health();
+    expect(status).toBe(200);
+    expect(Object.keys(body ?? {}).sort()).toEqual([
+      "details",
+      "healthy",
+      "schedulers",
+      "status",
+      "timestamp",
+    ]);
+    expect(body).toMatchObject({
+      healthy: true,
+      status: "healthy",
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      schedulers: { total: schedulerCount, running: schedulerCount, errors: 0 },
+    });
+    expect(body?.details["csv-import"]).toEqual({
+      status: "RUNNING",
+      healthy: true,
+      lastSuccess: run.finishedAt?.toISOString(),
+    });
+    // A scheduler that has not run yet is RUNNING with no lastSuccess.
+    expect(body?.details["import-processing"]).toEqual({
+      status: "RUNNING",
+      healthy: true,
+      lastSuccess: null,
+    });
+  });
+
+  it("HEAD answers with the status code only", async () => {
+    const { status, text } = await health("HEAD");
+    expect(status).toBe(200);
+    expect(text).toBe("");
+  });
+
+  it("shows PAUSED (still 200, degraded) when the schedule is paused in Temporal", async () => {
+    await client.schedule.getHandle(scheduleId).pause("maintenance");
+    const { status, body } = await health();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      healthy: true,
+      status: "degraded",
+      schedulers: { total: schedulerCount, running: schedulerCount - 1, errors: 0 },
+      details: { "csv-import": { status: "PAUSED", healthy: true } },
+    });
+    await client.schedule.getHandle(scheduleId).unpause("back");
+    expect((await health()).body?.details["csv-import"]?.status).toBe("RUNNING");
+  });
+
+  it("turns ERROR with 503 after repeated failed runs, and recovers after a success", async () => {
+    csvOk = false;
+    for (let i = 0; i < 3; i++) {
+      const { result } = await triggerAndWait<{ outcome: string }>(client, scheduleId);
+      expect(result.outcome).toBe("FAILED");
+    }
+    const failing = await health();
+    expect(failing.status).toBe(503);
+    expect(failing.body).toMatchObject({
+      healthy: false,
+      status: "unhealthy",
+      schedulers: { total: schedulerCount, running: schedulerCount - 1, errors: 1 },
+      details: { "csv-import": { status: "ERROR", healthy: false } },
+    });
+    // lastSuccess still points at the last good run.
+    expect(failing.body?.details["csv-import"]?.lastSuccess).not.toBeNull();
+    expect((await health("HEAD")).status).toBe(503);
+
+    csvOk = true;
+    await triggerAndWait(client, scheduleId);
+    expect((await health()).status).toBe(200);
+  });
+});

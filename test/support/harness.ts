@@ -1,0 +1,177 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { type Client, ScheduleOverlapPolicy } from "@temporalio/client";
+import pg from "pg";
+import { inject } from "vitest";
+import { type Config, loadConfig } from "../../lib/config.ts";
+import { createDatabase as createPrisma, type Database } from "../../lib/db.ts";
+import { createLogger } from "../../lib/logger.ts";
+import type { WorkerType } from "../../lib/schedulers.ts";
+import { connectTemporalClient, type TemporalClient } from "../../lib/temporal.ts";
+import { databaseUrlFor } from "../../scripts/services/postgres.ts";
+import { type RunningWorkers, startWorkers } from "../../workers/runtime.ts";
+
+export const silentLog = createLogger("silent");
+
+/** Midnight on January 1st. */
+const NEVER_DURING_TESTS = "0 0 1 1 *";
+
+/** A database of this test file's own, cloned from the migrated template (fast, isolated). */
+export async function testDatabase(): Promise<{
+  url: string;
+  db: Database;
+  drop(): Promise<void>;
+}> {
+  const adminUrl = inject("postgresAdminUrl");
+  const name = `livedash_test_${inject("runId")}_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${inject("templateDatabase")}"`);
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrlFor(adminUrl, name);
+  const db = createPrisma(url, { poolSize: 5 });
+  return {
+    url,
+    db,
+    drop: async () => {
+      await db.$disconnect();
+    },
+  };
+}
+
+/**
+ * Configuration as production reads it, from environment variables. Each test file gets its own
+ * REGION so its schedules and task queues never meet another file's.
+ */
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: inject("temporalAddress"),
+    REGION: `t${randomBytes(3).toString("hex")}`,
+    LOG_LEVEL: "silent",
+    WORKER_SHUTDOWN_GRACE_MS: "2000",
+    // Runs happen when a test triggers them, never because a cron tick fell inside a test.
+    CSV_IMPORT_INTERVAL: NEVER_DURING_TESTS,
+    IMPORT_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
+    SESSION_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
+    BATCH_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
+    BATCH_PROCESSING_CHECK_INTERVAL: NEVER_DURING_TESTS,
+    ...env,
+  });
+}
+
+export async function testTemporalClient(config: Config): Promise<TemporalClient> {
+  return connectTemporalClient(config);
+}
+
+export async function startTestWorkers(
+  config: Config,
+  db: Database,
+  types: readonly WorkerType[],
+  options: { reconcile?: boolean } = {},
+): Promise<RunningWorkers> {
+  return startWorkers({
+    config,
+    db,
+    log: silentLog,
+    types,
+    workflowBundle: { code: inject("workflowBundleCode") },
+    reconcile: options.reconcile ?? true,
+  });
+}
+
+/**
+ * Triggers a schedule now (with the schedule's own SKIP policy unless told otherwise) and
+ * waits for the run it started to finish; returns that run's result.
+ */
+export async function triggerAndWait<T = unknown>(
+  client: Client,
+  scheduleId: string,
+  options: { overlap?: ScheduleOverlapPolicy; timeoutMs?: number } = {},
+): Promise<{ workflowId: string; result: T }> {
+  const handle = client.schedule.getHandle(scheduleId);
+  const before = (await handle.describe()).info.recentActions;
+  const seen = new Set(before.map((a) => a.action.workflow.workflowId));
+  // Started workflow ids carry the trigger time to the second: two triggers in one second
+  // would collide, so wait for the next second after the last run.
+  const last = before.at(-1)?.takenAt.getTime() ?? 0;
+  const wait = Math.floor(last / 1000) * 1000 + 1000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait + 20));
+  await handle.trigger(options.overlap ?? ScheduleOverlapPolicy.SKIP);
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    const { recentActions } = (await handle.describe()).info;
+    const started = recentActions.find((a) => !seen.has(a.action.workflow.workflowId));
+    if (started) {
+      const workflowId = started.action.workflow.workflowId;
+      const result = (await client.workflow.getHandle(workflowId).result()) as T;
+      return { workflowId, result };
+    }
+    if (Date.now() > deadline)
+      throw new Error(`schedule ${scheduleId} started no run after trigger`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Everything Temporal stored for a workflow run, payloads decoded to text, for leak scans. */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const json = JSON.stringify(history);
+  const decoded: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === "object") {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === "data" && typeof value === "string")
+          decoded.push(Buffer.from(value, "base64").toString("utf8"));
+        else walk(value);
+      }
+    }
+  };
+  walk(JSON.parse(json));
+  return `${json}\n${decoded.join("\n")}`;
+}
+
+export interface TestHttpServer {
+  url: string;
+  requests: { method: string; url: string; authorization: string | undefined }[];
+  close(): Promise<void>;
+}
+
+/** A real local HTTP server for CSV and transcript endpoints. */
+export async function startHttpServer(
+  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>,
+): Promise<TestHttpServer> {
+  const requests: TestHttpServer["requests"] = [];
+  const server = createServer((req, res) => {
+    requests.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      authorization: req.headers.authorization,
+    });
+    Promise.resolve(handler(req, res)).catch((error: unknown) => {
+      res.statusCode = 500;
+      res.end(String(error));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function basicAuthOk(req: IncomingMessage, username: string, password: string): boolean {
+  const expected = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+  return req.headers.authorization === expected;
+}

@@ -1,0 +1,64 @@
+import { parseArgs } from "node:util";
+import { loadConfig, requireDatabaseUrl } from "../lib/config.ts";
+import { createDatabase } from "../lib/db.ts";
+import { createLogger } from "../lib/logger.ts";
+import { onShutdownSignal, runMain } from "../lib/main.ts";
+import {
+  definitionsForWorker,
+  isWorkerType,
+  WORKER_TYPES,
+  type WorkerType,
+} from "../lib/schedulers.ts";
+import { startWorkers } from "./runtime.ts";
+
+const usage = `Usage: tsx workers/main.ts [--scheduler=<type>[,<type>...] | --all | --list]
+Scheduler types: ${WORKER_TYPES.join(", ")}`;
+
+function selectedTypes(values: { scheduler?: string; all?: boolean }): WorkerType[] {
+  if (!values.scheduler || values.all) return [...WORKER_TYPES];
+  const requested = values.scheduler.split(",").map((s) => s.trim());
+  for (const type of requested) {
+    if (!isWorkerType(type)) throw new Error(`Unknown scheduler type "${type}".\n${usage}`);
+  }
+  return requested as WorkerType[];
+}
+
+runMain(async () => {
+  const { values } = parseArgs({
+    options: {
+      scheduler: { type: "string" },
+      all: { type: "boolean" },
+      list: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  const config = loadConfig();
+  if (values.list) {
+    for (const type of WORKER_TYPES) {
+      for (const def of definitionsForWorker(type, config)) {
+        process.stdout.write(`${type}\t${def.taskQueue}\t${def.scheduleId}\t${def.cron}\n`);
+      }
+    }
+    return;
+  }
+  const types = selectedTypes(values);
+  const log = createLogger(config.logLevel, "worker");
+  if (!config.scheduler.enabled) {
+    log.warn("SCHEDULER_ENABLED=false: this process runs no workers");
+    return;
+  }
+  const db = createDatabase(requireDatabaseUrl(config));
+  const running = await startWorkers({ config, db, log, types });
+  onShutdownSignal(async (signal) => {
+    log.info({ signal }, "shutting down: polling stops, in-flight activities get the grace period");
+    await running.shutdown();
+    await db.$disconnect();
+    log.info("workers stopped");
+    process.exit(0);
+  });
+  await running.done;
+});

@@ -11,10 +11,6 @@ import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
 import { parseTranscript } from "../lib/transcript.ts";
 import type { ActivityDeps } from "./deps.ts";
 
-/** Transcripts are chat logs: anything larger is not one. */
-const MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024;
-const TRANSCRIPT_TIMEOUT_MS = 30_000;
-
 export interface ClaimImportsInput {
   region?: string | undefined;
   limit: number;
@@ -216,8 +212,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
         company.csvUsername && company.csvPassword
           ? { username: company.csvUsername, password: company.csvPassword }
           : undefined,
-      timeoutMs: TRANSCRIPT_TIMEOUT_MS,
-      maxBytes: MAX_TRANSCRIPT_BYTES,
+      timeoutMs: config.importProcessing.transcriptTimeoutMs,
+      maxBytes: config.importProcessing.transcriptMaxBytes,
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });

@@ -184,6 +184,8 @@ const envSchema = z.object({
   IMPORT_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   IMPORT_PROCESSING_MAX_CONCURRENT: int(5, 1, 100),
   IMPORT_TIME_ZONE: timeZone("UTC"),
+  TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
+  TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
@@ -259,6 +261,8 @@ export interface Config {
     maxConcurrent: number;
     /** Zone of the companies' wall-clock timestamps (CSV dates, transcript lines). */
     timeZone: string;
+    transcriptTimeoutMs: number;
+    transcriptMaxBytes: number;
   };
   sessionProcessing: { interval: string; batchSize: number };
   batchProcessing: {
@@ -327,6 +331,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchSize: e.IMPORT_PROCESSING_BATCH_SIZE,
       maxConcurrent: e.IMPORT_PROCESSING_MAX_CONCURRENT,
       timeZone: e.IMPORT_TIME_ZONE,
+      transcriptTimeoutMs: e.TRANSCRIPT_FETCH_TIMEOUT,
+      transcriptMaxBytes: e.TRANSCRIPT_MAX_BYTES,
     },
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,

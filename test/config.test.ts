@@ -31,6 +31,8 @@ describe("configuration", () => {
       batchSize: 50,
       maxConcurrent: 5,
       timeZone: "UTC",
+      transcriptTimeoutMs: 30_000,
+      transcriptMaxBytes: 5 * 1024 * 1024,
     });
     expect(config.sessionProcessing).toEqual({ interval: "*/5 * * * *", batchSize: 50 });
     expect(config.batchProcessing).toEqual({

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { bundleWorkflowCode } from "@temporalio/worker";
 import type { TestProject } from "vitest/node";
+import { createLogger } from "../lib/logger.ts";
 import { applyMigrations } from "../lib/migrations.ts";
 import {
   createDatabase,
@@ -14,7 +14,7 @@ import {
   PROJECT_ROOT,
   startTemporalDevServer,
 } from "../scripts/services/temporal.ts";
-import { WORKFLOWS_PATH } from "../workers/runtime.ts";
+import { bundleWorkflows } from "../workers/runtime.ts";
 import { freePort } from "./support/ports.ts";
 
 declare module "vitest" {
@@ -69,7 +69,7 @@ export default async function setup(project: TestProject) {
   });
   await applyMigrations(databaseUrlFor(postgresAdminUrl, templateDatabase));
 
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const bundle = await bundleWorkflows(createLogger("warn", "test-setup"));
 
   project.provide("temporalAddress", temporalAddress);
   project.provide("temporalCli", temporalCli);
@@ -94,12 +94,3 @@ async function dropTestDatabases(adminUrl: string, runId: string) {
   await client.end();
   for (const { datname } of rows) await dropDatabase(adminUrl, datname);
 }
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: (message: string) => console.error(message),
-};

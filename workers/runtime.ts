@@ -1,6 +1,13 @@
 import { fileURLToPath } from "node:url";
 import { Client } from "@temporalio/client";
-import { NativeConnection, Worker, type WorkerOptions } from "@temporalio/worker";
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from "@temporalio/common";
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from "@temporalio/worker";
 import type OpenAI from "openai";
 import { createActivities } from "../activities/index.ts";
 import type { Config } from "../lib/config.ts";
@@ -13,12 +20,57 @@ import { temporalAddress } from "../lib/temporal.ts";
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", import.meta.url));
 
+const PINO_LEVEL = {
+  TRACE: "trace",
+  DEBUG: "debug",
+  INFO: "info",
+  WARN: "warn",
+  ERROR: "error",
+} as const;
+
+/** The Temporal SDK's logger, writing through ours (one JSON log stream per process). */
+export function sdkLogger(log: Logger): TemporalLogger {
+  const sdk = log.child({ component: "temporal-sdk" });
+  const write = (level: LogLevel, message: string, meta?: LogMetadata) =>
+    sdk[PINO_LEVEL[level]](meta ?? {}, message);
+  return {
+    log: write,
+    trace: (message, meta) => write("TRACE", message, meta),
+    debug: (message, meta) => write("DEBUG", message, meta),
+    info: (message, meta) => write("INFO", message, meta),
+    warn: (message, meta) => write("WARN", message, meta),
+    error: (message, meta) => write("ERROR", message, meta),
+  };
+}
+
+let runtimeInstalled = false;
+/** The SDK runtime is a process-wide singleton: install it once, before the first worker. */
+function installRuntime(log: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: sdkLogger(log) });
+  } catch {
+    // Already installed by someone else in this process (e.g. a test harness): keep theirs.
+  }
+}
+
+/** Bundles the workflow code once; every worker of this process shares the bundle. */
+export async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
+  const quiet = sdkLogger(log.child({ component: "workflow-bundler" }));
+  // webpack's build report arrives at INFO; keep it out of the service log.
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { ...quiet, info: () => undefined },
+  });
+}
+
 export interface StartWorkersOptions {
   config: Config;
   db: Database;
   log: Logger;
   types: readonly WorkerType[];
-  /** Pre-built workflow code (tests bundle once); otherwise bundled from WORKFLOWS_PATH. */
+  /** Pre-built workflow code (tests bundle once per run); otherwise bundled here, once. */
   workflowBundle?: WorkerOptions["workflowBundle"];
   /** OpenAI client for the analysis activities (default: from configuration). */
   openai?: OpenAI;
@@ -40,6 +92,8 @@ export interface RunningWorkers {
  */
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, db, log, types } = options;
+  installRuntime(log);
+  const workflowBundle = options.workflowBundle ?? (await bundleWorkflows(log));
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const activities = createActivities({
     db,
@@ -65,9 +119,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         taskQueue,
         identity: `${config.scheduler.instanceId}:${type}`,
         activities,
-        ...(options.workflowBundle
-          ? { workflowBundle: options.workflowBundle }
-          : { workflowsPath: WORKFLOWS_PATH }),
+        workflowBundle,
         shutdownGraceTime: config.scheduler.shutdownGraceMs,
       });
       return { type, taskQueue, worker };

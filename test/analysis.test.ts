@@ -1,0 +1,309 @@
+import { randomBytes } from "node:crypto";
+import type { Client } from "@temporalio/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { transcriptForModel } from "../lib/analysis.ts";
+import type { Config } from "../lib/config.ts";
+import type { Database } from "../lib/db.ts";
+import { type SchedulerDefinition, schedulerDefinitions } from "../lib/schedulers.ts";
+import { analyseTranscript } from "../openai-stand-in/analysis.ts";
+import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import type { RunningWorkers } from "../workers/runtime.ts";
+import type { BatchCreationWorkflowInput } from "../workflows/batch-processing.ts";
+import {
+  startTestWorkers,
+  testConfig,
+  testDatabase,
+  testTemporalClient,
+  triggerAndWait,
+} from "./support/harness.ts";
+
+/**
+ * Session analysis against the OpenAI stand-in: direct mode, invalid model output, failed
+ * batch lines, expired batches with bounded requeueing, and concurrent batch creation.
+ * Sessions are seeded as import processing leaves them (transcript fetched, AI_ANALYSIS pending).
+ */
+
+async function seedSession(db: Database, companyId: string, lines: string[]): Promise<string> {
+  const externalSessionId = `seed-${randomBytes(4).toString("hex")}`;
+  const imported = await db.sessionImport.create({
+    data: {
+      companyId,
+      externalSessionId,
+      startTimeRaw: "01.05.2025 10:00:00",
+      endTimeRaw: "01.05.2025 10:05:00",
+      status: "PROCESSED",
+    },
+  });
+  const session = await db.session.create({
+    data: {
+      companyId,
+      importId: imported.id,
+      startTime: new Date("2025-05-01T10:00:00Z"),
+      endTime: new Date("2025-05-01T10:05:00Z"),
+      messages: {
+        create: lines.map((line, order) => {
+          const [role, ...rest] = line.split(": ");
+          return { order, role: (role ?? "user").toLowerCase(), content: rest.join(": ") };
+        }),
+      },
+      processingStatuses: {
+        create: [
+          { stage: "CSV_IMPORT", status: "COMPLETED" },
+          { stage: "TRANSCRIPT_FETCH", status: "COMPLETED" },
+          { stage: "SESSION_CREATION", status: "COMPLETED" },
+          { stage: "AI_ANALYSIS", status: "PENDING" },
+          { stage: "QUESTION_EXTRACTION", status: "PENDING" },
+        ],
+      },
+    },
+  });
+  return session.id;
+}
+
+const GOOD = [
+  "User: How do I report sick leave?",
+  "Assistant: Call your team lead before 08:00.",
+  "User: Thanks, great!",
+];
+
+describe("session analysis", () => {
+  let db: Database;
+  let databaseUrl: string;
+  let openai: OpenAIStandIn;
+  let client: Client;
+  let closeClient: () => Promise<void>;
+  const running: RunningWorkers[] = [];
+  const schedules: string[] = [];
+
+  async function deployment(env: Record<string, string>) {
+    const region = `r${randomBytes(3).toString("hex")}`;
+    const config: Config = testConfig(databaseUrl, {
+      REGION: region,
+      CSV_COMPANIES_FILTER: `region:${region}`,
+      OPENAI_BASE_URL: openai.url,
+      BATCH_MIN_REQUESTS: "1",
+      ...env,
+    });
+    const company = await db.company.create({
+      data: { name: `Company ${region}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
+    });
+    running.push(await startTestWorkers(config, db, ["session-processing", "batch-processing"]));
+    const defs = Object.fromEntries(schedulerDefinitions(config).map((d) => [d.id, d])) as Record<
+      string,
+      SchedulerDefinition
+    >;
+    schedules.push(...Object.values(defs).map((d) => d.scheduleId));
+    const run = (id: string) =>
+      triggerAndWait<{ outcome: string; counts: Record<string, unknown> }>(
+        client,
+        defs[id]?.scheduleId ?? id,
+      );
+    const settleBatches = async () => {
+      for (let i = 0; i < 20; i++) {
+        await run("batch-status");
+        const open = await db.aIBatchRequest.count({
+          where: { companyId: company.id, status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] } },
+        });
+        if (open === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      throw new Error("batches did not finish");
+    };
+    return { config, company, defs, run, settleBatches };
+  }
+
+  const requestOf = (sessionId: string) =>
+    db.aIProcessingRequest.findFirstOrThrow({
+      where: { sessionId },
+      orderBy: { requestedAt: "desc" },
+    });
+  const stage = (sessionId: string, name: "AI_ANALYSIS" | "QUESTION_EXTRACTION") =>
+    db.sessionProcessingStatus.findFirstOrThrow({ where: { sessionId, stage: name } });
+
+  beforeAll(async () => {
+    openai = await startOpenAIStandIn({
+      behaviour: { batch: { validatingMs: 50, inProgressMs: 200, finalizingMs: 50 } },
+    });
+    const database = await testDatabase();
+    db = database.db;
+    databaseUrl = database.url;
+    const temporal = await testTemporalClient(testConfig(databaseUrl));
+    client = temporal.client;
+    closeClient = () => temporal.connection.close();
+  });
+
+  afterAll(async () => {
+    for (const id of schedules)
+      await client?.schedule
+        .getHandle(id)
+        .delete()
+        .catch(() => undefined);
+    for (const workers of running) await workers.shutdown();
+    await closeClient?.();
+    await openai?.close();
+    await db?.$disconnect();
+  });
+
+  it("direct mode analyses each session with one chat completion; invalid output fails only that request", async () => {
+    const { company, run } = await deployment({
+      ANALYSIS_MODE: "direct",
+      ANALYSIS_MAX_CONCURRENT: "2",
+    });
+    const good = await seedSession(db, company.id, GOOD);
+    const other = await seedSession(db, company.id, [
+      "User: Where can I get a new staff pass?",
+      "Assistant: At the front desk.",
+    ]);
+    const broken = await seedSession(db, company.id, [
+      "User: MALFORMED-ANSWER please, can you help?",
+    ]);
+    openai.configure({
+      malformedOutputMatching: "MALFORMED-ANSWER",
+      failNext: { count: 1, status: 429, retryAfterSeconds: 0.2 },
+    });
+    const completionsBefore = openai.stats().chatCompletions;
+
+    const { result } = await run("session-processing");
+    expect(result.outcome).toBe("PARTIAL");
+    expect(result.counts).toMatchObject({ mode: "direct", queued: 3, analysed: 2, failed: 1 });
+    // The 429 was retried (honouring retry-after) and every request was answered.
+    expect(openai.stats().chatCompletions - completionsBefore).toBe(3);
+    expect(openai.stats().injected.rateLimited).toBeGreaterThanOrEqual(1);
+
+    const session = await db.session.findUniqueOrThrow({
+      where: { id: good },
+      include: { messages: { orderBy: { order: "asc" } } },
+    });
+    const expected = analyseTranscript(transcriptForModel(session.messages));
+    expect(session).toMatchObject({
+      category: expected.category,
+      sentiment: expected.sentiment,
+      summary: expected.summary,
+    });
+    expect(await requestOf(good)).toMatchObject({
+      processingStatus: "PROCESSING_COMPLETE",
+      batchId: null,
+      model: "gpt-4o-mini",
+    });
+    expect((await requestOf(other)).processingStatus).toBe("PROCESSING_COMPLETE");
+
+    const failed = await requestOf(broken);
+    expect(failed).toMatchObject({ processingStatus: "PROCESSING_FAILED", success: false });
+    expect(failed.errorMessage).toContain("not valid JSON");
+    expect(failed.promptTokens).toBeGreaterThan(0); // the call was paid for: its tokens are recorded
+    expect(await stage(broken, "AI_ANALYSIS")).toMatchObject({
+      status: "FAILED",
+      errorMessage: failed.errorMessage,
+    });
+    expect(await db.aIBatchRequest.count({ where: { companyId: company.id } })).toBe(0);
+    openai.configure({ malformedOutputMatching: undefined });
+  });
+
+  it("a failed line in a completed batch's error file fails that request; the others are applied", async () => {
+    const { company, run, settleBatches } = await deployment({});
+    const ok = await seedSession(db, company.id, GOOD);
+    const doomed = await seedSession(db, company.id, [
+      "User: FAIL-THIS-LINE what are my contract hours?",
+    ]);
+    openai.configure({ failLinesMatching: "FAIL-THIS-LINE" });
+
+    expect((await run("session-processing")).result.counts).toMatchObject({
+      mode: "batch",
+      queued: 2,
+    });
+    expect((await run("batch-processing")).result.counts).toMatchObject({
+      batchesCreated: 1,
+      requestsBatched: 2,
+    });
+    await settleBatches();
+
+    const batch = await db.aIBatchRequest.findFirstOrThrow({ where: { companyId: company.id } });
+    expect(batch.status).toBe("PROCESSED");
+    expect(batch.errorFileId).toMatch(/^file-/);
+    expect(await requestOf(ok)).toMatchObject({
+      processingStatus: "PROCESSING_COMPLETE",
+      success: true,
+    });
+    const failed = await requestOf(doomed);
+    expect(failed).toMatchObject({ processingStatus: "PROCESSING_FAILED", success: false });
+    expect(failed.errorMessage).toContain("batch line failed (500)");
+    expect(await stage(doomed, "AI_ANALYSIS")).toMatchObject({ status: "FAILED" });
+    openai.configure({ failLinesMatching: undefined });
+  });
+
+  it("an expired batch keeps its finished lines, requeues the rest, and a request fails for good after its retries", async () => {
+    const { company, run, settleBatches } = await deployment({ AI_MAX_RETRIES: "1" });
+    const sessions = [
+      await seedSession(db, company.id, GOOD),
+      await seedSession(db, company.id, GOOD),
+    ];
+    openai.configure({ batchOutcome: "expired" });
+
+    await run("session-processing");
+    await run("batch-processing");
+    await settleBatches();
+    const afterFirst = await db.aIProcessingRequest.findMany({
+      where: { sessionId: { in: sessions } },
+    });
+    // The stand-in's expired batch ran half its lines: one applied, one back in the queue.
+    expect(afterFirst.map((r) => r.processingStatus).sort()).toEqual([
+      "PENDING_BATCHING",
+      "PROCESSING_COMPLETE",
+    ]);
+    const requeued = afterFirst.find((r) => r.processingStatus === "PENDING_BATCHING");
+    expect(requeued).toMatchObject({ retryCount: 1, batchId: null });
+    expect(requeued?.errorMessage).toContain("expired");
+
+    await run("batch-processing");
+    await settleBatches();
+    const gaveUp = await db.aIProcessingRequest.findUniqueOrThrow({
+      where: { id: requeued?.id ?? "" },
+    });
+    // A one-request batch that expires runs none of its lines; past the limit the request fails for good.
+    expect(gaveUp).toMatchObject({ processingStatus: "PROCESSING_FAILED", retryCount: 2 });
+    expect(gaveUp.errorMessage).toContain("gave up after 1 retries");
+    expect(
+      await db.aIBatchRequest.count({ where: { companyId: company.id, status: "FAILED" } }),
+    ).toBe(2);
+    openai.configure({ batchOutcome: "completed" });
+  });
+
+  it("two overlapping batch-creation runs never put one request in two batches", async () => {
+    const { company, run, defs } = await deployment({});
+    for (let i = 0; i < 10; i++) await seedSession(db, company.id, GOOD);
+    expect((await run("session-processing")).result.counts).toMatchObject({ queued: 10 });
+
+    const def = defs["batch-processing"];
+    if (!def) throw new Error("batch-processing is not registered");
+    const input: BatchCreationWorkflowInput = {
+      ...(def.workflowArgs[0] as BatchCreationWorkflowInput),
+      maxRequests: 4,
+    };
+    // Started side by side, outside the schedule's SKIP policy, as two replicas' runs could be.
+    const runs = await Promise.all(
+      ["a", "b"].map((suffix) =>
+        client.workflow.start("batchCreationWorkflow", {
+          taskQueue: def.taskQueue,
+          workflowId: `${def.scheduleId}-overlap-${suffix}-${randomBytes(3).toString("hex")}`,
+          args: [input],
+        }),
+      ),
+    );
+    await Promise.all(runs.map((handle) => handle.result()));
+
+    const batches = await db.aIBatchRequest.findMany({
+      where: { companyId: company.id },
+      include: { requests: true },
+    });
+    expect(batches).toHaveLength(2);
+    for (const batch of batches) expect(batch.requests).toHaveLength(batch.requestCount);
+    const claimed = batches.flatMap((b) => b.requests.map((r) => r.id));
+    expect(new Set(claimed).size).toBe(claimed.length);
+    expect(claimed).toHaveLength(8);
+    expect(
+      await db.aIProcessingRequest.count({
+        where: { companyId: company.id, processingStatus: "PENDING_BATCHING" },
+      }),
+    ).toBe(2);
+  });
+});

@@ -235,6 +235,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Every environment variable the platform reads. */
+export const ENV_VARS = Object.keys(envSchema.shape) as (keyof Env)[];
+
 export interface Config {
   scheduler: {
     enabled: boolean;

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { ConfigError, ENV_VARS, loadConfig } from "../lib/config.ts";
 
 const run = promisify(execFile);
 
@@ -163,5 +164,14 @@ describe("configuration", () => {
     );
     expect(failure?.code).toBe(1);
     expect(failure?.stderr).toContain("DATABASE_URL: required for this process");
+  });
+
+  it("README and .env.example document every variable the configuration reads", () => {
+    const readme = readFileSync("README.md", "utf8");
+    const example = readFileSync(".env.example", "utf8");
+    for (const name of ENV_VARS) {
+      expect(readme, `README.md documents ${name}`).toContain(`\`${name}\``);
+      expect(example, `.env.example lists ${name}`).toMatch(new RegExp(`^${name}=`, "m"));
+    }
   });
 });

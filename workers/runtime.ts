@@ -78,17 +78,24 @@ export interface StartWorkersOptions {
   reconcile?: boolean;
 }
 
+export type WorkerStatus = "STARTING" | "RUNNING" | "RESTARTING" | "STOPPED" | "FAILED";
+
 export interface RunningWorkers {
-  workers: { type: WorkerType; taskQueue: string; worker: Worker }[];
-  /** Resolves when every worker has stopped; rejects if one fails. */
+  taskQueues: { type: WorkerType; taskQueue: string }[];
+  /** Each worker type's current state in this process (RESTARTING while backing off). */
+  status(): Record<string, { status: WorkerStatus; restarts: number; lastError?: string }>;
+  /** Resolves when every worker has stopped; rejects if one fails and auto-restart is off. */
   done: Promise<void>;
   /** Stops polling, lets in-flight activities finish within the grace period, then closes. */
   shutdown(): Promise<void>;
 }
 
+const MAX_RESTART_DELAY_MS = 60_000;
+
 /**
  * Runs one Temporal worker per scheduler type on that type's own task queue. Any number of
- * processes may run the same types: Temporal hands each task to exactly one of them.
+ * processes may run the same types: Temporal hands each task to exactly one of them. With
+ * SCHEDULER_AUTO_RESTART a worker that fails is created again, with exponential backoff.
  */
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, db, log, types } = options;
@@ -110,31 +117,88 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     }
   }
 
-  const workers = await Promise.all(
-    types.map(async (type) => {
-      const taskQueue = taskQueueFor(type, config);
-      const worker = await Worker.create({
-        connection,
-        namespace: config.temporal.namespace,
-        taskQueue,
-        identity: `${config.scheduler.instanceId}:${type}`,
-        activities,
-        workflowBundle,
-        shutdownGraceTime: config.scheduler.shutdownGraceMs,
-      });
-      return { type, taskQueue, worker };
-    }),
+  const createWorker = (type: WorkerType) =>
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: taskQueueFor(type, config),
+      identity: `${config.scheduler.instanceId}:${type}`,
+      activities,
+      workflowBundle,
+      shutdownGraceTime: config.scheduler.shutdownGraceMs,
+    });
+
+  let stopping = false;
+  const current = new Map<WorkerType, Worker>();
+  const states = new Map<
+    WorkerType,
+    { status: WorkerStatus; restarts: number; lastError?: string }
+  >();
+  const wakeUps = new Set<() => void>();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(wake, ms);
+      function wake() {
+        clearTimeout(timer);
+        wakeUps.delete(wake);
+        resolve();
+      }
+      wakeUps.add(wake);
+    });
+
+  // First creation happens here, so a bad configuration fails startup instead of looping.
+  const first = new Map(
+    await Promise.all(types.map(async (type) => [type, await createWorker(type)] as const)),
   );
 
-  const done = Promise.all(workers.map(({ worker }) => worker.run())).then(() => undefined);
-  for (const { type, taskQueue } of workers) {
-    log.info({ workerType: type, taskQueue }, "worker polling");
-  }
+  const supervise = async (type: WorkerType) => {
+    let worker: Worker | undefined = first.get(type);
+    let restarts = 0;
+    for (;;) {
+      try {
+        worker ??= await createWorker(type);
+        current.set(type, worker);
+        states.set(type, { status: "RUNNING", restarts });
+        log.info(
+          { workerType: type, taskQueue: taskQueueFor(type, config), restarts },
+          "worker polling",
+        );
+        await worker.run();
+        if (stopping) break;
+        throw new Error("worker stopped without being asked to");
+      } catch (error) {
+        if (stopping) break;
+        const message = error instanceof Error ? error.message : String(error);
+        if (!config.scheduler.autoRestart) {
+          states.set(type, { status: "FAILED", restarts, lastError: message });
+          log.error(
+            { workerType: type, err: error },
+            "worker failed (SCHEDULER_AUTO_RESTART=false)",
+          );
+          throw error;
+        }
+        restarts += 1;
+        const delay = Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** Math.min(restarts - 1, 6));
+        states.set(type, { status: "RESTARTING", restarts, lastError: message });
+        log.error(
+          { workerType: type, err: error, restarts, delayMs: delay },
+          "worker failed; restarting",
+        );
+        worker = undefined;
+        await pause(delay);
+        if (stopping) break;
+      }
+    }
+    states.set(type, { status: "STOPPED", restarts: states.get(type)?.restarts ?? restarts });
+  };
+  const done = Promise.all(types.map(supervise)).then(() => undefined);
 
   let closing: Promise<void> | undefined;
   const shutdown = () => {
     closing ??= (async () => {
-      for (const { worker } of workers) {
+      stopping = true;
+      for (const wake of wakeUps) wake();
+      for (const worker of current.values()) {
         if (worker.getState() === "RUNNING") worker.shutdown();
       }
       await done.catch(() => undefined);
@@ -142,5 +206,10 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     })();
     return closing;
   };
-  return { workers, done, shutdown };
+  return {
+    taskQueues: types.map((type) => ({ type, taskQueue: taskQueueFor(type, config) })),
+    status: () => Object.fromEntries(states),
+    done,
+    shutdown,
+  };
 }

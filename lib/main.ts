@@ -20,12 +20,18 @@ export function runMain(main: () => Promise<void>): void {
   });
 }
 
-/** Calls `stop` once on SIGINT/SIGTERM; a second signal exits at once. */
+/**
+ * Calls `stop` once on SIGINT/SIGTERM. A signal repeated within a second is the same request
+ * (a terminal's Ctrl-C reaches npm, tsx and this process alike); a later one exits at once.
+ */
 export function onShutdownSignal(stop: (signal: NodeJS.Signals) => Promise<void> | void): void {
-  let stopping = false;
+  let firstAt: number | undefined;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
-    stopping = true;
+    if (firstAt !== undefined) {
+      if (Date.now() - firstAt > 1000) process.exit(130);
+      return;
+    }
+    firstAt = Date.now();
     void Promise.resolve(stop(signal)).catch((error: unknown) => {
       process.stderr.write(`shutdown failed: ${String(error)}\n`);
       process.exit(1);

@@ -30,7 +30,7 @@ const PINO_LEVEL = {
 
 /** The Temporal SDK's logger, writing through ours (one JSON log stream per process). */
 export function sdkLogger(log: Logger): TemporalLogger {
-  const sdk = log.child({ component: "temporal-sdk" });
+  const sdk = log.child({ source: "temporal-sdk" });
   const write = (level: LogLevel, message: string, meta?: LogMetadata) =>
     sdk[PINO_LEVEL[level]](meta ?? {}, message);
   return {

@@ -94,10 +94,16 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     args.push("--namespace", options.namespace);
   args.push("--log-level", options.logLevel ?? "error");
 
+  const address = `${ip}:${options.port}`;
+  // Something already answering there would pass our health check: refuse instead of using it.
+  if (await clusterHealthy(options.cli, address)) {
+    throw new Error(
+      `a Temporal server already answers on ${address}; stop it, or set TEMPORAL_ADDRESS=${address} to use it`,
+    );
+  }
   const child = spawn(options.cli, args, {
     stdio: ["ignore", options.stdio ?? "ignore", options.stdio ?? "ignore"],
   });
-  const address = `${ip}:${options.port}`;
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
@@ -117,22 +123,25 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
         `temporal server start-dev exited with code ${child.exitCode} (is port ${options.port} in use?)`,
       );
     }
-    try {
-      await run(options.cli, ["operator", "cluster", "health", "--address", address], {
-        timeout: 5_000,
-      });
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error(`Temporal dev server at ${address} did not become healthy within 60 s`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 300));
+    if (await clusterHealthy(options.cli, address)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`Temporal dev server at ${address} did not become healthy within 60 s`);
     }
+    await new Promise((resolve) => setTimeout(resolve, 300));
   }
   const uiUrl =
     options.headless || !options.uiPort
       ? undefined
       : `http://${ip === "0.0.0.0" ? "localhost" : ip}:${options.uiPort}`;
   return { address, uiUrl, process: child, stop };
+}
+
+async function clusterHealthy(cli: string, address: string): Promise<boolean> {
+  try {
+    await run(cli, ["operator", "cluster", "health", "--address", address], { timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
 }

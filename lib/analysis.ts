@@ -21,7 +21,7 @@ export const SESSION_CATEGORIES = [
   "UNRECOGNIZED_OTHER",
 ] as const;
 
-const SENTIMENTS = ["POSITIVE", "NEUTRAL", "NEGATIVE"] as const;
+export const SENTIMENTS = ["POSITIVE", "NEUTRAL", "NEGATIVE"] as const;
 
 /** JSON schema for structured output (strict: every property required, nothing else allowed). */
 export const ANALYSIS_JSON_SCHEMA = {

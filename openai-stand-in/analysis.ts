@@ -26,27 +26,16 @@
  * When the transcript has no user lines at all, the user-line rules read the whole text instead.
  */
 
+import { SENTIMENTS as ANALYSIS_SENTIMENTS, SESSION_CATEGORIES } from "../lib/analysis.ts";
+
 export const LANGUAGES = ["en", "nl", "de", "es", "fr"] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-export const SENTIMENTS = ["POSITIVE", "NEUTRAL", "NEGATIVE"] as const;
+// The stand-in answers LiveDash's own prompt, so it speaks the same enums.
+export const SENTIMENTS = ANALYSIS_SENTIMENTS;
 export type Sentiment = (typeof SENTIMENTS)[number];
 
-export const CATEGORIES = [
-  "SCHEDULE_HOURS",
-  "LEAVE_VACATION",
-  "SICK_LEAVE_RECOVERY",
-  "SALARY_COMPENSATION",
-  "CONTRACT_HOURS",
-  "ONBOARDING",
-  "OFFBOARDING",
-  "WORKWEAR_STAFF_PASS",
-  "TEAM_CONTACTS",
-  "PERSONAL_QUESTIONS",
-  "ACCESS_LOGIN",
-  "SOCIAL_QUESTIONS",
-  "UNRECOGNIZED_OTHER",
-] as const;
+export const CATEGORIES = SESSION_CATEGORIES;
 export type Category = (typeof CATEGORIES)[number];
 
 export interface Analysis {

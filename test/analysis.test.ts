@@ -1,21 +1,11 @@
 import { randomBytes } from "node:crypto";
-import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { transcriptForModel } from "../lib/analysis.ts";
-import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
-import { type SchedulerDefinition, schedulerDefinitions } from "../lib/schedulers.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
-import type { RunningWorkers } from "../workers/runtime.ts";
 import type { BatchCreationWorkflowInput } from "../workflows/batch-processing.ts";
-import {
-  startTestWorkers,
-  testConfig,
-  testDatabase,
-  testTemporalClient,
-  triggerAndWait,
-} from "./support/harness.ts";
+import { startTestStack, type TestStack, testDatabase } from "./support/harness.ts";
 
 /**
  * Session analysis against the OpenAI stand-in: direct mode, invalid model output, failed
@@ -70,46 +60,33 @@ describe("session analysis", () => {
   let db: Database;
   let databaseUrl: string;
   let openai: OpenAIStandIn;
-  let client: Client;
-  let closeClient: () => Promise<void>;
-  const running: RunningWorkers[] = [];
-  const schedules: string[] = [];
+  const stacks: TestStack[] = [];
 
+  /** One deployment per test: its own region (schedules, task queues, companies), one database. */
   async function deployment(env: Record<string, string>) {
     const region = `r${randomBytes(3).toString("hex")}`;
-    const config: Config = testConfig(databaseUrl, {
-      REGION: region,
-      CSV_COMPANIES_FILTER: `region:${region}`,
-      OPENAI_BASE_URL: openai.url,
-      BATCH_MIN_REQUESTS: "1",
-      ...env,
+    const stack = await startTestStack({
+      database: { url: databaseUrl, db },
+      workerTypes: ["session-processing", "batch-processing"],
+      env: {
+        REGION: region,
+        CSV_COMPANIES_FILTER: `region:${region}`,
+        OPENAI_BASE_URL: openai.url,
+        BATCH_MIN_REQUESTS: "1",
+        ...env,
+      },
     });
+    stacks.push(stack);
     const company = await db.company.create({
       data: { name: `Company ${region}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
     });
-    running.push(await startTestWorkers(config, db, ["session-processing", "batch-processing"]));
-    const defs = Object.fromEntries(schedulerDefinitions(config).map((d) => [d.id, d])) as Record<
-      string,
-      SchedulerDefinition
-    >;
-    schedules.push(...Object.values(defs).map((d) => d.scheduleId));
-    const run = (id: string) =>
-      triggerAndWait<{ outcome: string; counts: Record<string, unknown> }>(
-        client,
-        defs[id]?.scheduleId ?? id,
-      );
-    const settleBatches = async () => {
-      for (let i = 0; i < 20; i++) {
-        await run("batch-status");
-        const open = await db.aIBatchRequest.count({
-          where: { companyId: company.id, status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] } },
-        });
-        if (open === 0) return;
-        await new Promise((resolve) => setTimeout(resolve, 300));
-      }
-      throw new Error("batches did not finish");
+    return {
+      company,
+      defs: stack.defs,
+      client: stack.client,
+      run: (id: string) => stack.run(id),
+      settleBatches: () => stack.settleBatches(company.id),
     };
-    return { config, company, defs, run, settleBatches };
   }
 
   const requestOf = (sessionId: string) =>
@@ -127,19 +104,10 @@ describe("session analysis", () => {
     const database = await testDatabase();
     db = database.db;
     databaseUrl = database.url;
-    const temporal = await testTemporalClient(testConfig(databaseUrl));
-    client = temporal.client;
-    closeClient = () => temporal.connection.close();
   });
 
   afterAll(async () => {
-    for (const id of schedules)
-      await client?.schedule
-        .getHandle(id)
-        .delete()
-        .catch(() => undefined);
-    for (const workers of running) await workers.shutdown();
-    await closeClient?.();
+    for (const stack of stacks) await stack.close();
     await openai?.close();
     await db?.$disconnect();
   });
@@ -269,7 +237,7 @@ describe("session analysis", () => {
   });
 
   it("two overlapping batch-creation runs never put one request in two batches", async () => {
-    const { company, run, defs } = await deployment({});
+    const { company, run, defs, client } = await deployment({});
     for (let i = 0; i < 10; i++) await seedSession(db, company.id, GOOD);
     expect((await run("session-processing")).result.counts).toMatchObject({ queued: 10 });
 

@@ -1,20 +1,15 @@
 import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
-import { schedulerDefinitions } from "../lib/schedulers.ts";
-import type { RunningWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {
   basicAuthOk,
   historyText,
   startHttpServer,
-  startTestWorkers,
+  startTestStack,
   type TestHttpServer,
-  testConfig,
-  testDatabase,
-  testTemporalClient,
+  type TestStack,
   triggerAndWait,
 } from "./support/harness.ts";
 
@@ -32,11 +27,9 @@ const GLOBEX_CSV =
   "globex-1,02.05.2025 09:00:00,02.05.2025 09:05:00\nglobex-2,02.05.2025 10:00:00,02.05.2025 10:05:00\nglobex-1,02.05.2025 09:00:00,02.05.2025 09:05:00\n";
 
 describe("csv-import scheduler end to end", () => {
+  let stack: TestStack;
   let db: Database;
-  let config: Config;
   let client: Client;
-  let closeClient: () => Promise<void>;
-  let workers: RunningWorkers;
   let source: TestHttpServer;
   let scheduleId: string;
 
@@ -54,14 +47,16 @@ describe("csv-import scheduler end to end", () => {
         res.writeHead(404).end("not found");
       }
     });
-    const database = await testDatabase();
-    db = database.db;
     // Page size 2 with three active companies exercises paging; two fetches at once.
-    config = testConfig(database.url, {
-      CSV_IMPORT_BATCH_SIZE: "2",
-      CSV_IMPORT_MAX_CONCURRENT: "2",
-      CSV_IMPORT_TIMEOUT: "15000",
+    stack = await startTestStack({
+      env: {
+        CSV_IMPORT_BATCH_SIZE: "2",
+        CSV_IMPORT_MAX_CONCURRENT: "2",
+        CSV_IMPORT_TIMEOUT: "15000",
+      },
     });
+    ({ db, client } = stack);
+    scheduleId = stack.defs["csv-import"]?.scheduleId ?? "";
     await db.company.createMany({
       data: [
         {
@@ -75,22 +70,12 @@ describe("csv-import scheduler end to end", () => {
         { name: "Sleepy Inc", status: "SUSPENDED", csvUrl: `${source.url}/sleepy.csv` },
       ],
     });
-    const temporal = await testTemporalClient(config);
-    client = temporal.client;
-    closeClient = () => temporal.connection.close();
-    workers = await startTestWorkers(config, db, ["csv-import"]);
-    scheduleId = schedulerDefinitions(config)[0]?.scheduleId ?? "";
+    await stack.startWorkers(["csv-import"]);
   });
 
   afterAll(async () => {
-    await client?.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
-    await workers?.shutdown();
-    await closeClient?.();
+    await stack?.close();
     await source?.close();
-    await db?.$disconnect();
   });
 
   it("imports every active company through the schedule, isolating the failing one", async () => {

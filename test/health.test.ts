@@ -1,34 +1,24 @@
-import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
-import type { Config } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
 import type { HealthReport } from "../lib/scheduler-status.ts";
-import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
-import type { RunningWorkers } from "../workers/runtime.ts";
+import { WORKER_TYPES } from "../lib/schedulers.ts";
 import {
   silentLog,
   startHttpServer,
-  startTestWorkers,
+  startTestStack,
   type TestHttpServer,
-  testConfig,
-  testDatabase,
-  testTemporalClient,
-  triggerAndWait,
+  type TestStack,
 } from "./support/harness.ts";
 
 describe("GET /api/admin/schedulers/health", () => {
-  let schedulerCount = 0;
-  let db: Database;
-  let config: Config;
-  let client: Client;
-  let closeClient: () => Promise<void>;
-  let workers: RunningWorkers | undefined;
+  let stack: TestStack;
   let source: TestHttpServer;
   let scheduleId: string;
+  let schedulerCount = 0;
   let csvOk = true;
 
   const health = async (method = "GET") => {
+    const { config, client, db } = stack;
     const app = createApp({ config, client, db, log: silentLog });
     const response = await app.request("/api/admin/schedulers/health", { method });
     const text = await response.text();
@@ -41,32 +31,21 @@ describe("GET /api/admin/schedulers/health", () => {
 
   beforeAll(async () => {
     source = await startHttpServer((_req, res) => {
-      if (csvOk)
+      if (csvOk) {
         res
           .writeHead(200, { "content-type": "text/csv" })
           .end("h-1,01.05.2025 08:00:00,01.05.2025 08:01:00\n");
-      else res.writeHead(403).end("forbidden");
+      } else res.writeHead(403).end("forbidden");
     });
-    const database = await testDatabase();
-    db = database.db;
-    config = testConfig(database.url, { SCHEDULER_ERROR_THRESHOLD: "3" });
-    await db.company.create({ data: { name: "Health Co", csvUrl: `${source.url}/h.csv` } });
-    const temporal = await testTemporalClient(config);
-    client = temporal.client;
-    closeClient = () => temporal.connection.close();
-    scheduleId = schedulerDefinitions(config)[0]?.scheduleId ?? "";
-    schedulerCount = schedulerDefinitions(config).length;
+    stack = await startTestStack({ env: { SCHEDULER_ERROR_THRESHOLD: "3" } });
+    await stack.db.company.create({ data: { name: "Health Co", csvUrl: `${source.url}/h.csv` } });
+    scheduleId = stack.defs["csv-import"]?.scheduleId ?? "";
+    schedulerCount = Object.keys(stack.defs).length;
   });
 
   afterAll(async () => {
-    await client?.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
-    await workers?.shutdown();
-    await closeClient?.();
+    await stack?.close();
     await source?.close();
-    await db?.$disconnect();
   });
 
   it("reports STOPPED with 503 while no schedule exists", async () => {
@@ -78,17 +57,13 @@ describe("GET /api/admin/schedulers/health", () => {
       schedulers: { total: schedulerCount, running: 0, errors: schedulerCount },
       details: { "csv-import": { status: "STOPPED", healthy: false, lastSuccess: null } },
     });
-    expect(Object.keys(body?.details ?? {}).sort()).toEqual(
-      schedulerDefinitions(config)
-        .map((d) => d.id)
-        .sort(),
-    );
+    expect(Object.keys(body?.details ?? {}).sort()).toEqual(Object.keys(stack.defs).sort());
   });
 
   it("reports RUNNING with 200 and lastSuccess after a successful run, in the documented shape", async () => {
-    workers = await startTestWorkers(config, db, WORKER_TYPES);
-    await triggerAndWait(client, scheduleId);
-    const run = await db.schedulerRun.findFirstOrThrow({ where: { scheduleId } });
+    await stack.startWorkers(WORKER_TYPES);
+    await stack.run("csv-import");
+    const run = await stack.db.schedulerRun.findFirstOrThrow({ where: { scheduleId } });
 
     const { status, body } = await health();
     expect(status).toBe(200);
@@ -125,7 +100,7 @@ describe("GET /api/admin/schedulers/health", () => {
   });
 
   it("shows PAUSED (still 200, degraded) when the schedule is paused in Temporal", async () => {
-    await client.schedule.getHandle(scheduleId).pause("maintenance");
+    await stack.client.schedule.getHandle(scheduleId).pause("maintenance");
     const { status, body } = await health();
     expect(status).toBe(200);
     expect(body).toMatchObject({
@@ -134,14 +109,14 @@ describe("GET /api/admin/schedulers/health", () => {
       schedulers: { total: schedulerCount, running: schedulerCount - 1, errors: 0 },
       details: { "csv-import": { status: "PAUSED", healthy: true } },
     });
-    await client.schedule.getHandle(scheduleId).unpause("back");
+    await stack.client.schedule.getHandle(scheduleId).unpause("back");
     expect((await health()).body?.details["csv-import"]?.status).toBe("RUNNING");
   });
 
   it("turns ERROR with 503 after repeated failed runs, and recovers after a success", async () => {
     csvOk = false;
     for (let i = 0; i < 3; i++) {
-      const { result } = await triggerAndWait<{ outcome: string }>(client, scheduleId);
+      const { result } = await stack.run("csv-import");
       expect(result.outcome).toBe("FAILED");
     }
     const failing = await health();
@@ -157,7 +132,7 @@ describe("GET /api/admin/schedulers/health", () => {
     expect((await health("HEAD")).status).toBe(503);
 
     csvOk = true;
-    await triggerAndWait(client, scheduleId);
+    await stack.run("csv-import");
     expect((await health()).status).toBe(200);
   });
 });

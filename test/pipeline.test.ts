@@ -1,21 +1,15 @@
-import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { costEur, transcriptForModel, usageOf } from "../lib/analysis.ts";
-import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
-import { type SchedulerDefinition, schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
+import { WORKER_TYPES } from "../lib/schedulers.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
-import type { RunningWorkers } from "../workers/runtime.ts";
 import {
   basicAuthOk,
   startHttpServer,
-  startTestWorkers,
+  startTestStack,
   type TestHttpServer,
-  testConfig,
-  testDatabase,
-  testTemporalClient,
-  triggerAndWait,
+  type TestStack,
 } from "./support/harness.ts";
 
 const USER = "acme-export";
@@ -60,34 +54,14 @@ function csvRow(id: string, start: string, transcript: string | null): string {
 }
 
 describe("the whole pipeline through triggered schedules (batch mode)", () => {
+  let stack: TestStack;
   let db: Database;
-  let config: Config;
-  let client: Client;
-  let closeClient: () => Promise<void>;
-  let workers: RunningWorkers;
   let source: TestHttpServer;
   let openai: OpenAIStandIn;
-  let defs: Record<string, SchedulerDefinition>;
   let hangTranscripts = false;
 
-  const run = (id: string) =>
-    triggerAndWait<{ outcome: string; counts: Record<string, unknown> }>(
-      client,
-      defs[id]?.scheduleId ?? id,
-    );
-
-  /** Polls batches (a scheduled run each time) until none is in flight. */
-  async function settleBatches() {
-    for (let i = 0; i < 20; i++) {
-      await run("batch-status");
-      const open = await db.aIBatchRequest.count({
-        where: { status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] } },
-      });
-      if (open === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-    throw new Error("batches did not finish");
-  }
+  const run = (id: string) => stack.run(id);
+  const settleBatches = () => stack.settleBatches();
 
   beforeAll(async () => {
     openai = await startOpenAIStandIn({
@@ -128,13 +102,14 @@ describe("the whole pipeline through triggered schedules (batch mode)", () => {
       else res.writeHead(200, { "content-type": "text/plain" }).end(transcript);
     });
 
-    const database = await testDatabase();
-    db = database.db;
-    config = testConfig(database.url, {
-      OPENAI_BASE_URL: openai.url,
-      BATCH_MIN_REQUESTS: "1",
-      TRANSCRIPT_FETCH_TIMEOUT: "1000",
+    stack = await startTestStack({
+      env: {
+        OPENAI_BASE_URL: openai.url,
+        BATCH_MIN_REQUESTS: "1",
+        TRANSCRIPT_FETCH_TIMEOUT: "1000",
+      },
     });
+    db = stack.db;
     const acme = await db.company.create({
       data: {
         name: "Acme",
@@ -161,28 +136,17 @@ describe("the whole pipeline through triggered schedules (batch mode)", () => {
       data: { companyId: acme.id, aiModelId: model.id, isDefault: true },
     });
 
-    const temporal = await testTemporalClient(config);
-    client = temporal.client;
-    closeClient = () => temporal.connection.close();
-    workers = await startTestWorkers(config, db, WORKER_TYPES);
-    defs = Object.fromEntries(schedulerDefinitions(config).map((d) => [d.id, d]));
+    await stack.startWorkers(WORKER_TYPES);
   });
 
   afterAll(async () => {
-    for (const def of Object.values(defs ?? {}))
-      await client?.schedule
-        .getHandle(def.scheduleId)
-        .delete()
-        .catch(() => undefined);
-    await workers?.shutdown();
-    await closeClient?.();
+    await stack?.close();
     await source?.close();
     await openai?.close();
-    await db?.$disconnect();
   });
 
   it("takes a CSV to analysed sessions with costs and questions, each scheduler on its own task queue", async () => {
-    expect(new Set(Object.values(defs).map((d) => d.taskQueue)).size).toBe(4);
+    expect(new Set(Object.values(stack.defs).map((d) => d.taskQueue)).size).toBe(4);
 
     expect((await run("csv-import")).result.counts).toMatchObject({ inserted: 6 });
 

@@ -6,7 +6,11 @@ import { inject } from "vitest";
 import { type Config, loadConfig } from "../../lib/config.ts";
 import { createDatabase as createPrisma, type Database } from "../../lib/db.ts";
 import { createLogger } from "../../lib/logger.ts";
-import type { WorkerType } from "../../lib/schedulers.ts";
+import {
+  type SchedulerDefinition,
+  schedulerDefinitions,
+  type WorkerType,
+} from "../../lib/schedulers.ts";
 import { connectTemporalClient, type TemporalClient } from "../../lib/temporal.ts";
 import { databaseUrlFor } from "../../scripts/services/postgres.ts";
 import { type RunningWorkers, startWorkers } from "../../workers/runtime.ts";
@@ -133,6 +137,88 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   };
   walk(JSON.parse(json));
   return `${json}\n${decoded.join("\n")}`;
+}
+
+export interface RunResult {
+  outcome: string;
+  counts: Record<string, unknown>;
+  error?: string;
+}
+
+/** Everything a scheduler test needs against the real services, torn down by close(). */
+export interface TestStack {
+  db: Database;
+  databaseUrl: string;
+  config: Config;
+  client: Client;
+  /** Scheduler definitions of this stack's configuration, by scheduler id. */
+  defs: Record<string, SchedulerDefinition>;
+  /** Starts workers of these types (reconciling their schedules). */
+  startWorkers(types: readonly WorkerType[]): Promise<RunningWorkers>;
+  /** Triggers a scheduler's schedule and waits for the run's result. */
+  run<T = RunResult>(schedulerId: string): Promise<{ workflowId: string; result: T }>;
+  /** Runs the batch-status schedule until no batch (of the company, if given) is in flight. */
+  settleBatches(companyId?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTestStack(
+  options: {
+    env?: Record<string, string>;
+    workerTypes?: readonly WorkerType[];
+    /** Share a database with other stacks of the same file (regions keep them apart). */
+    database?: { url: string; db: Database };
+  } = {},
+): Promise<TestStack> {
+  const database = options.database ?? (await testDatabase());
+  const config = testConfig(database.url, options.env);
+  const temporal = await testTemporalClient(config);
+  const defs = Object.fromEntries(schedulerDefinitions(config).map((d) => [d.id, d]));
+  const running: RunningWorkers[] = [];
+  const stack: TestStack = {
+    db: database.db,
+    databaseUrl: database.url,
+    config,
+    client: temporal.client,
+    defs,
+    startWorkers: async (types) => {
+      const workers = await startTestWorkers(config, database.db, types);
+      running.push(workers);
+      return workers;
+    },
+    run: <T>(schedulerId: string) => {
+      const def = defs[schedulerId];
+      if (!def) throw new Error(`unknown scheduler ${schedulerId}`);
+      return triggerAndWait<T>(temporal.client, def.scheduleId);
+    },
+    settleBatches: async (companyId) => {
+      for (let i = 0; i < 20; i++) {
+        await stack.run("batch-status");
+        const open = await database.db.aIBatchRequest.count({
+          where: {
+            ...(companyId ? { companyId } : {}),
+            status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] },
+          },
+        });
+        if (open === 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      throw new Error("batches still in flight after 20 status runs");
+    },
+    close: async () => {
+      for (const def of Object.values(defs)) {
+        await temporal.client.schedule
+          .getHandle(def.scheduleId)
+          .delete()
+          .catch(() => undefined);
+      }
+      for (const workers of running) await workers.shutdown();
+      await temporal.connection.close();
+      if (!options.database) await database.db.$disconnect();
+    },
+  };
+  if (options.workerTypes) await stack.startWorkers(options.workerTypes);
+  return stack;
 }
 
 export interface TestHttpServer {

@@ -26,7 +26,11 @@
  * When the transcript has no user lines at all, the user-line rules read the whole text instead.
  */
 
-import { SENTIMENTS as ANALYSIS_SENTIMENTS, SESSION_CATEGORIES } from "../lib/analysis.ts";
+import {
+  ANALYSIS_JSON_SCHEMA,
+  SENTIMENTS as ANALYSIS_SENTIMENTS,
+  SESSION_CATEGORIES,
+} from "../lib/analysis.ts";
 
 export const LANGUAGES = ["en", "nl", "de", "es", "fr"] as const;
 export type Language = (typeof LANGUAGES)[number];
@@ -48,16 +52,8 @@ export interface Analysis {
   summary: string;
 }
 
-/** The keys every answer has, in the order they are serialised. */
-export const ANALYSIS_KEYS = [
-  "language",
-  "sentiment",
-  "escalated",
-  "forwarded_hr",
-  "category",
-  "questions",
-  "summary",
-] as const satisfies readonly (keyof Analysis)[];
+/** The keys every answer has, in the order they are serialised: the schema's required list. */
+export const ANALYSIS_KEYS = ANALYSIS_JSON_SCHEMA.required satisfies readonly (keyof Analysis)[];
 
 export const MAX_QUESTIONS = 5;
 export const SUMMARY_MIN_LENGTH = 10;

@@ -5,14 +5,25 @@ import { onShutdownSignal, runMain } from "../lib/main.ts";
 import { connectTemporalClient } from "../lib/temporal.ts";
 import { startApiServer } from "./server.ts";
 
-// The API alone; workers run in their own processes (npm run scheduler:<type>).
+// The API alone; workers run in their own processes (npm run scheduler:<type>). It still reports
+// every scheduler's health from Temporal and the run table.
 runMain(async () => {
   const config = loadConfig();
   const log = createLogger(config.logLevel, "api");
   const db = createDatabase(requireDatabaseUrl(config));
   const { client, connection } = await connectTemporalClient(config);
-  const api = await startApiServer({ config, client, db, log });
+  let stopping = false;
+  const api = await startApiServer({
+    config,
+    client,
+    db,
+    log,
+    readiness: () => [
+      { name: "shutdown", ok: !stopping, ...(stopping ? { detail: "shutting down" } : {}) },
+    ],
+  });
   onShutdownSignal(async () => {
+    stopping = true;
     await api.close();
     await connection.close();
     await db.$disconnect();

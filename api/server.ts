@@ -1,7 +1,13 @@
 import { serve } from "@hono/node-server";
-import { createApp } from "./app.ts";
+import { type ApiDeps, assertAdminAuthConfigured, createApp } from "./app.ts";
 
-export async function startApiServer(deps: Parameters<typeof createApp>[0]) {
+export async function startApiServer(deps: ApiDeps) {
+  assertAdminAuthConfigured(deps.config);
+  if (deps.config.admin.token === undefined) {
+    deps.log.warn(
+      "ADMIN_API_INSECURE=true: the admin API accepts requests without a token (development only)",
+    );
+  }
   const app = createApp(deps);
   const server = serve({ fetch: app.fetch, port: deps.config.port, hostname: "0.0.0.0" });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));

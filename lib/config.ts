@@ -173,6 +173,14 @@ const envSchema = z.object({
   SCHEDULER_CATCHUP_WINDOW_MS: int(60_000, 10_000, 7 * 24 * 3_600_000),
   SCHEDULER_ERROR_THRESHOLD: int(3, 1, 100),
   WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
+  SCHEDULER_DEADMAN_INTERVALS: int(3, 1, 1000),
+  SCHEDULER_WORKER_STALE_MS: int(5 * 60_000, 10_000, 24 * 3_600_000),
+  ADMIN_API_TOKEN: optionalText.superRefine((value, ctx) => {
+    if (value !== undefined && value.length < 16) {
+      ctx.addIssue({ code: "custom", message: "expected at least 16 characters" });
+    }
+  }),
+  ADMIN_API_INSECURE: bool(false),
 
   CSV_IMPORT_INTERVAL: cron("*/10 * * * *"),
   CSV_IMPORT_BATCH_SIZE: int(10, 1, 1000),
@@ -248,6 +256,15 @@ export interface Config {
     /** Consecutive failed runs after which a scheduler reports ERROR. */
     errorThreshold: number;
     shutdownGraceMs: number;
+    /** A scheduler whose last success is older than this many intervals is ERROR. */
+    deadmanIntervals: number;
+    /** A task queue without a polling worker for this long makes its schedulers ERROR. */
+    workerStaleMs: number;
+  };
+  admin: {
+    /** Bearer token of the admin routes; undefined only in insecure dev mode. */
+    token: string | undefined;
+    insecure: boolean;
   };
   csvImport: {
     interval: string;
@@ -320,7 +337,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       catchupWindowMs: e.SCHEDULER_CATCHUP_WINDOW_MS,
       errorThreshold: e.SCHEDULER_ERROR_THRESHOLD,
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+      deadmanIntervals: e.SCHEDULER_DEADMAN_INTERVALS,
+      workerStaleMs: e.SCHEDULER_WORKER_STALE_MS,
     },
+    admin: { token: e.ADMIN_API_TOKEN, insecure: e.ADMIN_API_INSECURE },
     csvImport: {
       interval: e.CSV_IMPORT_INTERVAL,
       batchSize: e.CSV_IMPORT_BATCH_SIZE,

@@ -31,18 +31,30 @@ export async function startPlatform(
       })
     : undefined;
   if (!workers) log.warn("SCHEDULER_ENABLED=false: no workers in this process, API only");
+
+  let stopping = false;
   const api = await startApiServer({
     config,
     client: temporal.client,
     db,
     log: log.child({ component: "api" }),
+    // Not ready once shutdown begins, nor while a worker of this process is down.
+    readiness: () => [
+      { name: "shutdown", ok: !stopping, ...(stopping ? { detail: "shutting down" } : {}) },
+      ...Object.entries(workers?.status() ?? {}).map(([type, state]) => ({
+        name: `worker:${type}`,
+        ok: state.status === "RUNNING",
+        detail: state.lastError ? `${state.status}: ${state.lastError}` : state.status,
+      })),
+    ],
   });
 
   return {
     apiPort: api.port,
     stop: async () => {
-      await api.close();
+      stopping = true;
       await workers?.shutdown();
+      await api.close();
       await temporal.connection.close();
       await db.$disconnect();
     },

@@ -1,40 +1,100 @@
 import { type Client, type ScheduleDescription, ScheduleNotFoundError } from "@temporalio/client";
+import { temporal } from "@temporalio/proto";
 import type { Database } from "./db.ts";
 import type { SchedulerDefinition } from "./schedulers.ts";
 
 export type SchedulerState = "STOPPED" | "STARTING" | "RUNNING" | "PAUSED" | "ERROR";
 
+export interface PollerView {
+  identity: string;
+  lastAccessTime: string | null;
+}
+
 export interface SchedulerStatus {
   id: string;
   scheduleId: string;
   status: SchedulerState;
-  /** RUNNING and PAUSED (an operator's decision) are healthy; ERROR and STOPPED are not. */
+  /** RUNNING, PAUSED and operator-STOPPED are healthy; ERROR and a missing schedule are not. */
   healthy: boolean;
   lastSuccess: Date | null;
   /** Why the scheduler is not RUNNING, for operators. */
   reason?: string;
-  pauseNote?: string;
   schedule?: ScheduleDescription;
+  /** Workers seen polling this scheduler's task queue recently. */
+  pollers: PollerView[];
 }
 
-const SUCCESSFUL_OUTCOMES = ["SUCCEEDED", "PARTIAL"] as const;
+export interface StatusOptions {
+  client: Client;
+  db: Database;
+  namespace: string;
+  /** Consecutive failed runs that make a scheduler ERROR. */
+  errorThreshold: number;
+  /** Dead man's switch: no success for this many schedule intervals makes it ERROR. */
+  deadmanIntervals: number;
+  /** No worker polling for this long makes it ERROR. */
+  workerStaleMs: number;
+  now?: Date;
+}
+
+export const SUCCESSFUL_OUTCOMES = ["SUCCEEDED", "PARTIAL"] as const;
+
+/** Workers polling a task queue (workflow or activity side) as Temporal last saw them. */
+export async function taskQueuePollers(
+  client: Client,
+  namespace: string,
+  taskQueue: string,
+): Promise<PollerView[]> {
+  const types = [
+    temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  ];
+  const seen = new Map<string, PollerView>();
+  for (const taskQueueType of types) {
+    const response = await client.workflowService.describeTaskQueue({
+      namespace,
+      taskQueue: {
+        name: taskQueue,
+        kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+      },
+      taskQueueType,
+    });
+    for (const poller of response.pollers ?? []) {
+      const seconds = Number(poller.lastAccessTime?.seconds ?? 0);
+      const at = seconds > 0 ? new Date(seconds * 1000).toISOString() : null;
+      const previous = seen.get(poller.identity ?? "");
+      if (!previous || (at && (!previous.lastAccessTime || at > previous.lastAccessTime))) {
+        seen.set(poller.identity ?? "", { identity: poller.identity ?? "", lastAccessTime: at });
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+/** The length of one schedule interval, from the next two fire times Temporal computed. */
+function intervalMs(schedule: ScheduleDescription): number | undefined {
+  const [first, second] = schedule.info.nextActionTimes;
+  return first && second ? second.getTime() - first.getTime() : undefined;
+}
 
 /**
- * Combines Temporal's view (does the schedule exist, is it paused) with the run table's
- * (did recent runs succeed) into one state per scheduler.
+ * Combines Temporal's view (does the schedule exist, is it paused, do workers poll its task
+ * queue) with the run table's (did recent runs succeed, when was the last success) and the
+ * operator's settings into one state per scheduler.
  */
 export async function schedulerStatus(
-  client: Client,
-  db: Database,
+  options: StatusOptions,
   def: SchedulerDefinition,
-  errorThreshold: number,
 ): Promise<SchedulerStatus> {
+  const { client, db } = options;
+  const now = options.now ?? new Date();
   const base = { id: def.id, scheduleId: def.scheduleId };
-  const [schedule, lastSuccess, recent] = await Promise.all([
+  const [schedule, setting, lastSuccessRun, recent, pollers] = await Promise.all([
     client.schedule
       .getHandle(def.scheduleId)
       .describe()
       .catch((error: unknown) => error as Error),
+    db.schedulerSetting.findUnique({ where: { scheduleId: def.scheduleId } }),
     db.schedulerRun.findFirst({
       where: { scheduleId: def.scheduleId, outcome: { in: [...SUCCESSFUL_OUTCOMES] } },
       orderBy: { finishedAt: "desc" },
@@ -43,56 +103,94 @@ export async function schedulerStatus(
     db.schedulerRun.findMany({
       where: { scheduleId: def.scheduleId, finishedAt: { not: null } },
       orderBy: { finishedAt: "desc" },
-      take: errorThreshold,
+      take: options.errorThreshold,
       select: { outcome: true, error: true },
     }),
+    taskQueuePollers(client, options.namespace, def.taskQueue).catch(() => [] as PollerView[]),
   ]);
-  const last = lastSuccess?.finishedAt ?? null;
+  const lastSuccess = lastSuccessRun?.finishedAt ?? null;
+  const common = { ...base, lastSuccess, pollers };
 
   if (schedule instanceof ScheduleNotFoundError) {
+    if (setting && !setting.enabled) {
+      return {
+        ...common,
+        status: "STOPPED",
+        healthy: true,
+        reason: `stopped by ${setting.updatedBy ?? "an operator"}`,
+      };
+    }
     return {
-      ...base,
+      ...common,
       status: "STOPPED",
       healthy: false,
-      lastSuccess: last,
-      reason: "schedule does not exist",
+      reason: "the schedule does not exist (no worker has created it)",
     };
   }
   if (schedule instanceof Error) {
-    return {
-      ...base,
-      status: "ERROR",
-      healthy: false,
-      lastSuccess: last,
-      reason: `Temporal: ${schedule.message}`,
-    };
+    return { ...common, status: "ERROR", healthy: false, reason: `Temporal: ${schedule.message}` };
   }
-  const pauseNote = schedule.state.note ?? undefined;
+  const withSchedule = { ...common, schedule };
   if (schedule.state.paused) {
     return {
-      ...base,
+      ...withSchedule,
       status: "PAUSED",
       healthy: true,
-      lastSuccess: last,
-      pauseNote,
-      reason: "paused",
-      schedule,
+      reason: schedule.state.note ?? "paused",
     };
   }
+
   const failing =
-    recent.length >= errorThreshold &&
+    recent.length >= options.errorThreshold &&
     recent.every((run) => !(SUCCESSFUL_OUTCOMES as readonly string[]).includes(run.outcome));
   if (failing) {
+    const last = recent[0];
     return {
-      ...base,
+      ...withSchedule,
       status: "ERROR",
       healthy: false,
-      lastSuccess: last,
-      reason: `last ${recent.length} runs failed: ${recent[0]?.error ?? recent[0]?.outcome}`,
-      schedule,
+      reason: `the last ${recent.length} runs failed: ${last?.error ?? last?.outcome}`,
     };
   }
-  return { ...base, status: "RUNNING", healthy: true, lastSuccess: last, schedule };
+
+  const existedFor = now.getTime() - schedule.info.createdAt.getTime();
+  const freshPoll = pollers.some(
+    (p) =>
+      p.lastAccessTime &&
+      now.getTime() - new Date(p.lastAccessTime).getTime() <= options.workerStaleMs,
+  );
+  if (!freshPoll && existedFor > options.workerStaleMs) {
+    return {
+      ...withSchedule,
+      status: "ERROR",
+      healthy: false,
+      reason: `no worker has polled task queue ${def.taskQueue} for ${Math.round(options.workerStaleMs / 1000)} s`,
+    };
+  }
+
+  // Dead man's switch: a schedule that should have run N times without a success is broken,
+  // even when no run recorded a failure (runs that never start record nothing).
+  const interval = intervalMs(schedule);
+  if (interval !== undefined) {
+    const window = interval * options.deadmanIntervals;
+    const since = lastSuccess ?? schedule.info.createdAt;
+    if (now.getTime() - since.getTime() > window) {
+      return {
+        ...withSchedule,
+        status: "ERROR",
+        healthy: false,
+        reason: `no successful run for ${options.deadmanIntervals} intervals (since ${since.toISOString()})`,
+      };
+    }
+  }
+  return { ...withSchedule, status: "RUNNING", healthy: true };
+}
+
+export function allSchedulerStatuses(
+  options: StatusOptions,
+  defs: SchedulerDefinition[],
+): Promise<SchedulerStatus[]> {
+  return Promise.all(defs.map((def) => schedulerStatus(options, def)));
 }
 
 export interface HealthReport {

@@ -107,12 +107,27 @@ export async function reconcileSchedule(
   return "updated";
 }
 
+/**
+ * Reconciles every schedule; one an operator stopped (listed in `stopped`) is left absent, so a
+ * worker restart does not bring it back.
+ */
 export async function reconcileSchedules(
   client: Client,
   defs: SchedulerDefinition[],
   log?: Logger,
-): Promise<Record<string, ReconcileAction>> {
-  const results: Record<string, ReconcileAction> = {};
-  for (const def of defs) results[def.scheduleId] = await reconcileSchedule(client, def, log);
+  stopped: ReadonlySet<string> = new Set(),
+): Promise<Record<string, ReconcileAction | "stopped">> {
+  const results: Record<string, ReconcileAction | "stopped"> = {};
+  for (const def of defs) {
+    if (stopped.has(def.scheduleId)) {
+      await client.schedule
+        .getHandle(def.scheduleId)
+        .delete()
+        .catch(() => undefined);
+      results[def.scheduleId] = "stopped";
+      continue;
+    }
+    results[def.scheduleId] = await reconcileSchedule(client, def, log);
+  }
   return results;
 }

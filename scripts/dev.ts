@@ -41,6 +41,8 @@ const OPENAI_STAND_IN_PORT = Number(process.env.OPENAI_STAND_IN_PORT ?? 4010);
 runMain(async () => {
   for (const [name, value] of Object.entries(DEV_INTERVALS)) process.env[name] ??= value;
   process.env.LOG_LEVEL ??= "info";
+  // Local development only: the admin API and dashboard without a token (logged as a warning).
+  if (!process.env.ADMIN_API_TOKEN) process.env.ADMIN_API_INSECURE ??= "true";
   const config = loadConfig();
   const log = createLogger(config.logLevel, "dev");
   const stops: (() => Promise<void>)[] = [];

@@ -111,8 +111,21 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
 
   if (options.reconcile ?? true) {
     const client = new Client({ connection, namespace: config.temporal.namespace });
+    const stopped = new Set(
+      (
+        await db.schedulerSetting.findMany({
+          where: { enabled: false },
+          select: { scheduleId: true },
+        })
+      ).map((s) => s.scheduleId),
+    );
     for (const type of types) {
-      const results = await reconcileSchedules(client, definitionsForWorker(type, config), log);
+      const results = await reconcileSchedules(
+        client,
+        definitionsForWorker(type, config),
+        log,
+        stopped,
+      );
       log.info({ workerType: type, schedules: results }, "schedules reconciled");
     }
   }

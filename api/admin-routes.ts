@@ -1,0 +1,304 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Env } from "hono";
+import {
+  ActionConflictError,
+  type SchedulerAdmin,
+  UnknownSchedulerError,
+} from "../lib/scheduler-admin.ts";
+import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
+
+const SCHEDULER_ID = /^[a-z][a-z0-9-]{0,63}$/;
+const OVERLAP = [
+  "SKIP",
+  "BUFFER_ONE",
+  "BUFFER_ALL",
+  "CANCEL_OTHER",
+  "TERMINATE_OTHER",
+  "ALLOW_ALL",
+] as const;
+const STATES = ["STOPPED", "STARTING", "RUNNING", "PAUSED", "ERROR"] as const;
+/** Longest backfill one request may ask for: a year of runs is already a lot of work. */
+const MAX_BACKFILL_MS = 366 * 24 * 3_600_000;
+
+const RunSchema = z
+  .object({
+    workflowId: z.string(),
+    runId: z.string(),
+    outcome: z.string().openapi({ example: "SUCCEEDED" }),
+    scheduledAt: z.string().nullable(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+    durationMs: z.number().nullable(),
+    counts: z.unknown(),
+    error: z.string().nullable(),
+  })
+  .openapi("Run");
+
+const SchedulerSchema = z
+  .object({
+    id: z.string().openapi({ example: "csv-import" }),
+    name: z.string(),
+    description: z.string(),
+    scheduleId: z.string(),
+    taskQueue: z.string(),
+    workflowType: z.string(),
+    spec: z.object({ cron: z.string(), timeZone: z.string() }),
+    policies: z.object({ overlap: z.string(), catchupWindowMs: z.number() }),
+    state: z.enum(STATES),
+    healthy: z.boolean(),
+    reason: z.string().nullable(),
+    pause: z.object({
+      paused: z.boolean(),
+      note: z.string().nullable(),
+      by: z.string().nullable(),
+      at: z.string().nullable(),
+    }),
+    nextRuns: z.array(z.string()),
+    lastSuccess: z.string().nullable(),
+    lastRuns: z.array(RunSchema),
+    metrics: z.object({
+      runs: z.number(),
+      successes: z.number(),
+      failures: z.number(),
+      successRate: z.number().nullable(),
+      avgDurationMs: z.number().nullable(),
+      p95DurationMs: z.number().nullable(),
+    }),
+    workers: z.array(z.object({ identity: z.string(), lastAccessTime: z.string().nullable() })),
+    temporalUiUrl: z.string(),
+  })
+  .openapi("Scheduler");
+
+export const ActionBodySchema = z
+  .object({
+    action: z.enum([
+      "pause",
+      "resume",
+      "trigger",
+      "backfill",
+      "start",
+      "stop",
+      "startAll",
+      "stopAll",
+    ]),
+    schedulerId: z
+      .string()
+      .regex(SCHEDULER_ID, "expected a scheduler id like csv-import")
+      .optional(),
+    note: z.string().trim().min(1).max(500).optional(),
+    overlap: z.enum(OVERLAP).optional(),
+    start: z.iso.datetime({ offset: true }).optional(),
+    end: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const single = !["startAll", "stopAll"].includes(body.action);
+    if (single && !body.schedulerId) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["schedulerId"],
+        message: `required for ${body.action}`,
+      });
+    }
+    if (body.action === "backfill") {
+      if (!body.start)
+        ctx.addIssue({ code: "custom", path: ["start"], message: "required for backfill" });
+      if (!body.end)
+        ctx.addIssue({ code: "custom", path: ["end"], message: "required for backfill" });
+      if (body.start && body.end) {
+        const span = Date.parse(body.end) - Date.parse(body.start);
+        if (span <= 0)
+          ctx.addIssue({ code: "custom", path: ["end"], message: "must be after start" });
+        else if (span > MAX_BACKFILL_MS) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["end"],
+            message: "a backfill may span at most 366 days",
+          });
+        }
+      }
+    } else {
+      for (const field of ["start", "end"] as const) {
+        if (body[field])
+          ctx.addIssue({ code: "custom", path: [field], message: "only for backfill" });
+      }
+    }
+    if (body.overlap && body.action !== "trigger" && body.action !== "backfill") {
+      ctx.addIssue({ code: "custom", path: ["overlap"], message: "only for trigger and backfill" });
+    }
+  })
+  .openapi("SchedulerAction");
+
+const ActionResultSchema = z
+  .object({
+    schedulerId: z.string(),
+    action: z.string(),
+    state: z.enum(STATES),
+    detail: z.string().optional(),
+  })
+  .openapi("ActionResult");
+
+const errors = {
+  400: { description: "Invalid request", content: { "application/json": { schema: ErrorSchema } } },
+  401: {
+    description: "Missing or wrong admin token",
+    content: { "application/json": { schema: ErrorSchema } },
+  },
+  404: {
+    description: "Unknown scheduler",
+    content: { "application/json": { schema: ErrorSchema } },
+  },
+};
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/api/admin/schedulers",
+  summary: "Every scheduler with its schedule, state, recent runs, metrics and workers",
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: "Schedulers",
+      content: { "application/json": { schema: dataOf(z.array(SchedulerSchema)) } },
+    },
+    401: errors[401],
+  },
+});
+
+const IdParams = z.object({
+  id: z
+    .string()
+    .regex(SCHEDULER_ID, "expected a scheduler id like csv-import")
+    .openapi({
+      param: { name: "id", in: "path" },
+      example: "csv-import",
+    }),
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/api/admin/schedulers/{id}",
+  summary: "One scheduler",
+  security: [{ bearer: [] }],
+  request: { params: IdParams },
+  responses: {
+    200: {
+      description: "Scheduler",
+      content: { "application/json": { schema: dataOf(SchedulerSchema) } },
+    },
+    ...errors,
+  },
+});
+
+const runsRoute = createRoute({
+  method: "get",
+  path: "/api/admin/schedulers/{id}/runs",
+  summary: "Run history, newest first, with outcome, duration and counts",
+  security: [{ bearer: [] }],
+  request: {
+    params: IdParams,
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(200).default(20),
+      before: z
+        .string()
+        .max(200)
+        .optional()
+        .openapi({ description: "nextCursor of the previous page" }),
+    }),
+  },
+  responses: {
+    200: {
+      description: "A page of runs",
+      content: {
+        "application/json": {
+          schema: dataOf(z.object({ runs: z.array(RunSchema), nextCursor: z.string().nullable() })),
+        },
+      },
+    },
+    ...errors,
+  },
+});
+
+const actionRoute = createRoute({
+  method: "post",
+  path: "/api/admin/schedulers",
+  summary: "pause, resume, trigger, backfill, start or stop one scheduler; startAll, stopAll",
+  security: [{ bearer: [] }],
+  request: {
+    body: { required: true, content: { "application/json": { schema: ActionBodySchema } } },
+    headers: z.object({
+      "x-livedash-actor": z.string().trim().min(1).max(64).optional().openapi({
+        description: "Who is acting, for the audit trail (default admin-api)",
+      }),
+    }),
+  },
+  responses: {
+    200: {
+      description: "Done",
+      content: { "application/json": { schema: dataOf(z.array(ActionResultSchema)) } },
+    },
+    ...errors,
+    409: {
+      description: "The action cannot be taken now",
+      content: { "application/json": { schema: ErrorSchema } },
+    },
+  },
+});
+
+/** Maps service errors onto the envelope; anything else is the global error handler's. */
+async function answer<T>(run: () => Promise<T>) {
+  try {
+    return { ok: true as const, value: await run() };
+  } catch (error) {
+    if (error instanceof UnknownSchedulerError) {
+      return {
+        ok: false as const,
+        status: 404 as const,
+        body: errorBody("not_found", error.message),
+      };
+    }
+    if (error instanceof ActionConflictError) {
+      return {
+        ok: false as const,
+        status: 409 as const,
+        body: errorBody("conflict", error.message),
+      };
+    }
+    throw error;
+  }
+}
+
+export function registerAdminRoutes<E extends Env>(app: OpenAPIHono<E>, admin: SchedulerAdmin) {
+  app.openapi(listRoute, async (c) => c.json({ data: await admin.list() }, 200));
+
+  app.openapi(getRoute, async (c) => {
+    const result = await answer(() => admin.get(c.req.valid("param").id));
+    return result.ok ? c.json({ data: result.value }, 200) : c.json(result.body, 404);
+  });
+
+  app.openapi(runsRoute, async (c) => {
+    const { limit, before } = c.req.valid("query");
+    const result = await answer(() => admin.runs(c.req.valid("param").id, { limit, before }));
+    if (result.ok) return c.json({ data: result.value }, 200);
+    // A cursor that does not decode is the client's mistake.
+    return result.status === 404
+      ? c.json(result.body, 404)
+      : c.json(errorBody("validation_failed", result.body.error.message), 400);
+  });
+
+  app.openapi(actionRoute, async (c) => {
+    const body = c.req.valid("json");
+    const actor = c.req.valid("header")["x-livedash-actor"] ?? "admin-api";
+    const result = await answer(() =>
+      admin.act(
+        {
+          ...body,
+          start: body.start ? new Date(body.start) : undefined,
+          end: body.end ? new Date(body.end) : undefined,
+        },
+        actor,
+      ),
+    );
+    if (result.ok) return c.json({ data: result.value }, 200);
+    return result.status === 404 ? c.json(result.body, 404) : c.json(result.body, 409);
+  });
+}

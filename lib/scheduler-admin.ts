@@ -1,0 +1,380 @@
+import type { Client, ScheduleOverlapPolicy } from "@temporalio/client";
+import type { Config } from "./config.ts";
+import type { Database } from "./db.ts";
+import type { Prisma } from "./generated/prisma/client.ts";
+import { syncRunOutcomes } from "./run-outcomes.ts";
+import { type PollerView, type SchedulerState, schedulerStatus } from "./scheduler-status.ts";
+import { type SchedulerDefinition, schedulerDefinitions } from "./schedulers.ts";
+import { reconcileSchedule } from "./schedules.ts";
+
+/**
+ * What operators see of each scheduler and what they can do to it. Temporal holds the schedule
+ * state; the run table holds outcomes; SchedulerSetting keeps "stopped" across restarts and
+ * SchedulerAction records who did what.
+ */
+
+export interface RunView {
+  workflowId: string;
+  runId: string;
+  outcome: string;
+  scheduledAt: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  counts: unknown;
+  error: string | null;
+}
+
+export interface SchedulerView {
+  id: string;
+  name: string;
+  description: string;
+  scheduleId: string;
+  taskQueue: string;
+  workflowType: string;
+  spec: { cron: string; timeZone: string };
+  policies: { overlap: string; catchupWindowMs: number };
+  state: SchedulerState;
+  healthy: boolean;
+  reason: string | null;
+  pause: { paused: boolean; note: string | null; by: string | null; at: string | null };
+  nextRuns: string[];
+  lastSuccess: string | null;
+  lastRuns: RunView[];
+  metrics: {
+    runs: number;
+    successes: number;
+    failures: number;
+    successRate: number | null;
+    avgDurationMs: number | null;
+    p95DurationMs: number | null;
+  };
+  workers: PollerView[];
+  temporalUiUrl: string;
+}
+
+export type SchedulerAction = "pause" | "resume" | "trigger" | "backfill" | "start" | "stop";
+
+export interface ActionRequest {
+  action: SchedulerAction | "startAll" | "stopAll";
+  schedulerId?: string | undefined;
+  note?: string | undefined;
+  overlap?: ScheduleOverlapPolicy | undefined;
+  start?: Date | undefined;
+  end?: Date | undefined;
+}
+
+export interface ActionResult {
+  schedulerId: string;
+  action: SchedulerAction;
+  state: SchedulerState;
+  detail?: string;
+}
+
+export class UnknownSchedulerError extends Error {
+  constructor(readonly schedulerId: string) {
+    super(`unknown scheduler "${schedulerId}"`);
+    this.name = "UnknownSchedulerError";
+  }
+}
+
+export class ActionConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ActionConflictError";
+  }
+}
+
+/** Run statistics over this many most recent finished runs. */
+const METRICS_WINDOW = 100;
+const LAST_RUNS = 5;
+
+export function toRunView(run: {
+  workflowId: string;
+  runId: string;
+  outcome: string;
+  scheduledAt: Date | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  durationMs: number | null;
+  counts: Prisma.JsonValue;
+  error: string | null;
+}): RunView {
+  return {
+    workflowId: run.workflowId,
+    runId: run.runId,
+    outcome: run.outcome,
+    scheduledAt: run.scheduledAt?.toISOString() ?? null,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    durationMs: run.durationMs,
+    counts: run.counts,
+    error: run.error,
+  };
+}
+
+export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
+  const { config, client, db } = deps;
+  const definitions = () => schedulerDefinitions(config);
+  const statusOptions = () => ({
+    client,
+    db,
+    namespace: config.temporal.namespace,
+    errorThreshold: config.scheduler.errorThreshold,
+    deadmanIntervals: config.scheduler.deadmanIntervals,
+    workerStaleMs: config.scheduler.workerStaleMs,
+  });
+
+  function definition(schedulerId: string): SchedulerDefinition {
+    const def = definitions().find((d) => d.id === schedulerId);
+    if (!def) throw new UnknownSchedulerError(schedulerId);
+    return def;
+  }
+
+  async function runMetrics(scheduleId: string): Promise<SchedulerView["metrics"]> {
+    const [row] = await db.$queryRaw<
+      {
+        runs: bigint;
+        successes: bigint;
+        failures: bigint;
+        avg: number | null;
+        p95: number | null;
+      }[]
+    >`
+      WITH recent AS (
+        SELECT outcome, "durationMs" FROM "SchedulerRun"
+        WHERE "scheduleId" = ${scheduleId} AND "finishedAt" IS NOT NULL
+        ORDER BY "finishedAt" DESC LIMIT ${METRICS_WINDOW}
+      )
+      SELECT count(*) AS runs,
+             count(*) FILTER (WHERE outcome IN ('SUCCEEDED', 'PARTIAL')) AS successes,
+             count(*) FILTER (WHERE outcome NOT IN ('SUCCEEDED', 'PARTIAL')) AS failures,
+             avg("durationMs")::float8 AS avg,
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY "durationMs")::float8 AS p95
+      FROM recent`;
+    const runs = Number(row?.runs ?? 0);
+    const successes = Number(row?.successes ?? 0);
+    return {
+      runs,
+      successes,
+      failures: Number(row?.failures ?? 0),
+      successRate: runs > 0 ? successes / runs : null,
+      avgDurationMs: row?.avg === null || row?.avg === undefined ? null : Math.round(row.avg),
+      p95DurationMs: row?.p95 === null || row?.p95 === undefined ? null : Math.round(row.p95),
+    };
+  }
+
+  async function pauseInfo(def: SchedulerDefinition, paused: boolean, note: string | null) {
+    if (!paused) return { paused, note: null, by: null, at: null };
+    const last = await db.schedulerAction.findFirst({
+      where: { scheduleId: def.scheduleId, action: { in: ["pause", "stop"] } },
+      orderBy: { createdAt: "desc" },
+    });
+    // Our own audit knows who paused; a pause made in the Temporal UI carries only its note.
+    const ours = last && last.note === note;
+    return {
+      paused,
+      note,
+      by: ours ? last.actor : "Temporal UI or CLI",
+      at: ours ? last.createdAt.toISOString() : null,
+    };
+  }
+
+  async function view(def: SchedulerDefinition): Promise<SchedulerView> {
+    const [status, lastRuns, metrics] = await Promise.all([
+      schedulerStatus(statusOptions(), def),
+      db.schedulerRun.findMany({
+        where: { scheduleId: def.scheduleId },
+        orderBy: { startedAt: "desc" },
+        take: LAST_RUNS,
+      }),
+      runMetrics(def.scheduleId),
+    ]);
+    const schedule = status.schedule;
+    const pause = await pauseInfo(
+      def,
+      schedule?.state.paused ?? false,
+      schedule?.state.note ?? null,
+    );
+    return {
+      id: def.id,
+      name: def.name,
+      description: def.description,
+      scheduleId: def.scheduleId,
+      taskQueue: def.taskQueue,
+      workflowType: def.workflowType,
+      spec: { cron: def.cron, timeZone: def.timeZone },
+      policies: { overlap: def.overlap ?? "SKIP", catchupWindowMs: def.catchupWindowMs },
+      state: status.status,
+      healthy: status.healthy,
+      reason: status.reason ?? null,
+      pause,
+      nextRuns: schedule?.state.paused
+        ? []
+        : (schedule?.info.nextActionTimes ?? []).slice(0, 5).map((d) => d.toISOString()),
+      lastSuccess: status.lastSuccess?.toISOString() ?? null,
+      lastRuns: lastRuns.map(toRunView),
+      metrics,
+      workers: status.pollers,
+      temporalUiUrl: `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules/${encodeURIComponent(def.scheduleId)}`,
+    };
+  }
+
+  async function list(): Promise<SchedulerView[]> {
+    await syncRunOutcomes({ client, db, defs: definitions() });
+    return Promise.all(definitions().map(view));
+  }
+
+  async function get(schedulerId: string): Promise<SchedulerView> {
+    const def = definition(schedulerId);
+    await syncRunOutcomes({ client, db, defs: [def] });
+    return view(def);
+  }
+
+  /** Keyset pagination over a scheduler's runs, newest first. */
+  async function runs(schedulerId: string, page: { limit: number; before?: string | undefined }) {
+    const def = definition(schedulerId);
+    await syncRunOutcomes({ client, db, defs: [def] });
+    const cursor = page.before ? decodeCursor(page.before) : undefined;
+    const rows = await db.schedulerRun.findMany({
+      where: {
+        scheduleId: def.scheduleId,
+        ...(cursor
+          ? {
+              OR: [
+                { startedAt: { lt: cursor.startedAt } },
+                { startedAt: cursor.startedAt, id: { lt: cursor.id } },
+              ],
+            }
+          : {}),
+      },
+      orderBy: [{ startedAt: "desc" }, { id: "desc" }],
+      take: page.limit + 1,
+    });
+    const more = rows.length > page.limit;
+    const pageRows = rows.slice(0, page.limit);
+    const last = pageRows.at(-1);
+    return {
+      runs: pageRows.map(toRunView),
+      nextCursor: more && last ? encodeCursor(last.startedAt, last.id) : null,
+    };
+  }
+
+  async function audit(
+    def: SchedulerDefinition,
+    action: string,
+    actor: string,
+    note?: string,
+    details?: object,
+  ) {
+    await db.schedulerAction.create({
+      data: {
+        schedulerId: def.id,
+        scheduleId: def.scheduleId,
+        action,
+        actor,
+        note: note ?? null,
+        details: (details ?? undefined) as Prisma.InputJsonValue | undefined,
+      },
+    });
+  }
+
+  async function setEnabled(
+    def: SchedulerDefinition,
+    enabled: boolean,
+    actor: string,
+    note?: string,
+  ) {
+    await db.schedulerSetting.upsert({
+      where: { scheduleId: def.scheduleId },
+      create: {
+        scheduleId: def.scheduleId,
+        schedulerId: def.id,
+        enabled,
+        updatedBy: actor,
+        note: note ?? null,
+      },
+      update: { enabled, updatedBy: actor, note: note ?? null },
+    });
+  }
+
+  async function actOn(
+    def: SchedulerDefinition,
+    request: ActionRequest,
+    actor: string,
+  ): Promise<ActionResult> {
+    const action = request.action as SchedulerAction;
+    const handle = client.schedule.getHandle(def.scheduleId);
+    const note = request.note ?? `${action} by ${actor}`;
+    let detail: string | undefined;
+    switch (action) {
+      case "pause":
+        await handle.pause(note);
+        break;
+      case "resume":
+        await handle.unpause(note);
+        break;
+      case "trigger": {
+        // Without an explicit policy the SDK would trigger with ALLOW_ALL; use the schedule's own.
+        const overlap = request.overlap ?? def.overlap;
+        await handle.trigger(overlap);
+        detail = `triggered with overlap policy ${overlap}`;
+        break;
+      }
+      case "backfill": {
+        if (!request.start || !request.end)
+          throw new ActionConflictError("backfill needs start and end");
+        const overlap = request.overlap ?? "BUFFER_ALL";
+        await handle.backfill({ start: request.start, end: request.end, overlap });
+        detail = `backfill ${request.start.toISOString()} .. ${request.end.toISOString()} (${overlap})`;
+        break;
+      }
+      case "start":
+        await setEnabled(def, true, actor, request.note);
+        detail = `schedule ${await reconcileSchedule(client, def)}`;
+        if ((await handle.describe()).state.paused) await handle.unpause(note);
+        break;
+      case "stop":
+        // Persisted first, so workers reconciling on restart do not bring it back.
+        await setEnabled(def, false, actor, request.note);
+        await handle.delete().catch(() => undefined);
+        break;
+    }
+    await audit(def, action, actor, request.note ?? note, {
+      ...(request.overlap ? { overlap: request.overlap } : {}),
+      ...(request.start ? { start: request.start.toISOString() } : {}),
+      ...(request.end ? { end: request.end.toISOString() } : {}),
+    });
+    const status = await schedulerStatus(statusOptions(), def);
+    return { schedulerId: def.id, action, state: status.status, ...(detail ? { detail } : {}) };
+  }
+
+  async function act(request: ActionRequest, actor: string): Promise<ActionResult[]> {
+    if (request.action === "startAll" || request.action === "stopAll") {
+      const single = request.action === "startAll" ? "start" : "stop";
+      const results: ActionResult[] = [];
+      for (const def of definitions())
+        results.push(await actOn(def, { ...request, action: single }, actor));
+      return results;
+    }
+    if (!request.schedulerId) throw new ActionConflictError(`${request.action} needs schedulerId`);
+    return [await actOn(definition(request.schedulerId), request, actor)];
+  }
+
+  return { definitions, list, get, runs, act };
+}
+
+export type SchedulerAdmin = ReturnType<typeof createSchedulerAdmin>;
+
+function encodeCursor(startedAt: Date, id: string): string {
+  return Buffer.from(`${startedAt.toISOString()}|${id}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): { startedAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const startedAt = new Date(at ?? "");
+  if (!id || Number.isNaN(startedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
+    throw new ActionConflictError("invalid cursor");
+  }
+  return { startedAt, id };
+}

@@ -106,7 +106,8 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
       ctx.heartbeat(committed);
     };
     // A slow source still heartbeats, so the activity is not mistaken for a dead worker.
-    const ticker = setInterval(() => ctx.heartbeat(committed), 5_000);
+    const beatEvery = Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+    const ticker = setInterval(() => ctx.heartbeat(committed), beatEvery);
 
     const reject = (line: number, reason: string) => {
       counts.rejected += 1;

@@ -6,11 +6,13 @@ import { requestId } from "hono/request-id";
 import { type Config, ConfigError } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
+import { createPlatformMetrics, type PlatformMetrics } from "../lib/metrics.ts";
 import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
-import { allSchedulerStatuses, healthReport } from "../lib/scheduler-status.ts";
+import { allSchedulerStatuses, healthReport, schedulerStatus } from "../lib/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
 import { errorBody } from "./envelope.ts";
+import { metricsRoute } from "./metrics.ts";
 
 export interface ReadinessCheck {
   name: string;
@@ -25,6 +27,8 @@ export interface ApiDeps {
   log: Logger;
   /** Extra readiness checks of this process (its workers, its shutdown state). */
   readiness?: () => ReadinessCheck[];
+  /** Prometheus metrics; created here when not given. */
+  metrics?: PlatformMetrics;
 }
 
 const HEALTH_PATH = "/api/admin/schedulers/health";
@@ -35,6 +39,23 @@ type AppEnv = { Variables: { requestId: string } };
 export function createApp(deps: ApiDeps) {
   const { config, client, db, log } = deps;
   const admin = createSchedulerAdmin({ config, client, db });
+  const statusOptions = {
+    client,
+    db,
+    namespace: config.temporal.namespace,
+    errorThreshold: config.scheduler.errorThreshold,
+    deadmanIntervals: config.scheduler.deadmanIntervals,
+    workerStaleMs: config.scheduler.workerStaleMs,
+  };
+  const metrics =
+    deps.metrics ??
+    createPlatformMetrics({
+      db,
+      client,
+      log,
+      definitions: admin.definitions,
+      schedulerStatus: (def) => schedulerStatus(statusOptions, def),
+    });
 
   const app = new OpenAPIHono<AppEnv>({
     // Validation failures answer 400 naming each field, in the common envelope.
@@ -100,6 +121,8 @@ export function createApp(deps: ApiDeps) {
   // --- Open probes -------------------------------------------------------------------------
 
   app.get("/livez", (c) => c.json({ status: "ok" }));
+  // Prometheus scrapes stay open like the probes: serve the API port on an internal network.
+  app.route("/", metricsRoute(metrics));
 
   app.get("/readyz", async (c) => {
     const checks: ReadinessCheck[] = await Promise.all([
@@ -122,17 +145,7 @@ export function createApp(deps: ApiDeps) {
 
   // GET and HEAD: HEAD answers with the status code only (Hono drops the body for HEAD).
   app.get(HEALTH_PATH, async (c) => {
-    const statuses = await allSchedulerStatuses(
-      {
-        client,
-        db,
-        namespace: config.temporal.namespace,
-        errorThreshold: config.scheduler.errorThreshold,
-        deadmanIntervals: config.scheduler.deadmanIntervals,
-        workerStaleMs: config.scheduler.workerStaleMs,
-      },
-      admin.definitions(),
-    );
+    const statuses = await allSchedulerStatuses(statusOptions, admin.definitions());
     const report = healthReport(statuses);
     c.header("cache-control", "no-store");
     return c.json(report, report.healthy ? 200 : 503);

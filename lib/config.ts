@@ -173,6 +173,23 @@ const envSchema = z.object({
   SCHEDULER_CATCHUP_WINDOW_MS: int(60_000, 10_000, 7 * 24 * 3_600_000),
   SCHEDULER_ERROR_THRESHOLD: int(3, 1, 100),
   WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
+  ACTIVITY_HEARTBEAT_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
+  WORKER_HEALTH_PORT: int(9090, 0, 65_535),
+  WORKER_METRICS_PORT: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      const port = Number(value);
+      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a port from 1 to 65535, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return port;
+    }),
   SCHEDULER_DEADMAN_INTERVALS: int(3, 1, 1000),
   SCHEDULER_WORKER_STALE_MS: int(5 * 60_000, 10_000, 24 * 3_600_000),
   ADMIN_API_TOKEN: optionalText.superRefine((value, ctx) => {
@@ -260,6 +277,12 @@ export interface Config {
     deadmanIntervals: number;
     /** A task queue without a polling worker for this long makes its schedulers ERROR. */
     workerStaleMs: number;
+    /** A long activity silent this long is presumed dead (its worker died) and retried elsewhere. */
+    heartbeatTimeoutMs: number;
+    /** Worker processes answer /livez and /readyz here (0: no health server). */
+    healthPort: number;
+    /** Worker processes expose the Temporal SDK's Prometheus metrics here (unset: off). */
+    metricsPort: number | undefined;
   };
   admin: {
     /** Bearer token of the admin routes; undefined only in insecure dev mode. */
@@ -339,6 +362,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
       deadmanIntervals: e.SCHEDULER_DEADMAN_INTERVALS,
       workerStaleMs: e.SCHEDULER_WORKER_STALE_MS,
+      heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_MS,
+      healthPort: e.WORKER_HEALTH_PORT,
+      metricsPort: e.WORKER_METRICS_PORT,
     },
     admin: { token: e.ADMIN_API_TOKEN, insecure: e.ADMIN_API_INSECURE },
     csvImport: {

@@ -61,6 +61,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     batchSize: config.csvImport.batchSize,
     maxConcurrent: config.csvImport.maxConcurrent,
     fetchTimeoutMs: config.csvImport.timeoutMs,
+    heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
     region,
   };
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createLogger } from "../lib/logger.ts";
@@ -20,6 +21,8 @@ import { freePort } from "./support/ports.ts";
 declare module "vitest" {
   export interface ProvidedContext {
     temporalAddress: string;
+    /** The test server's Temporal Web UI (else TEMPORAL_UI_URL, else ""). */
+    temporalUiUrl: string;
     temporalCli: string;
     /** URL of the PostgreSQL server's maintenance database, for creating test databases. */
     postgresAdminUrl: string;
@@ -40,13 +43,16 @@ export default async function setup(project: TestProject) {
 
   const temporalCli = await ensureTemporalCli();
   let temporalAddress = process.env.TEMPORAL_ADDRESS;
+  let temporalUiUrl = process.env.TEMPORAL_UI_URL ?? "";
   if (!temporalAddress) {
+    // With its Web UI: the dashboard's browser tests drive the Temporal UI too.
     const server = await startTemporalDevServer({
       cli: temporalCli,
       port: await freePort(),
-      headless: true,
+      uiPort: await freePort(),
     });
     temporalAddress = server.address;
+    temporalUiUrl = server.uiUrl ?? "";
     cleanups.push(server.stop);
   }
 
@@ -55,11 +61,18 @@ export default async function setup(project: TestProject) {
     postgresAdminUrl = databaseUrlFor(process.env.DATABASE_URL, "postgres");
   } else {
     const server = await startEmbeddedPostgres({
-      dataDir: join(PROJECT_ROOT, ".data", "test-postgres"),
+      // A data folder per run: parallel runs (several terminals, agents) never share a cluster.
+      dataDir: join(PROJECT_ROOT, ".data", `test-postgres-${runId}`),
       port: await freePort(),
     });
     postgresAdminUrl = server.adminUrl;
-    cleanups.push(server.stop);
+    cleanups.push(async () => {
+      await server.stop();
+      rmSync(join(PROJECT_ROOT, ".data", `test-postgres-${runId}`), {
+        recursive: true,
+        force: true,
+      });
+    });
   }
 
   const templateDatabase = `livedash_test_${runId}_template`;
@@ -72,6 +85,7 @@ export default async function setup(project: TestProject) {
   const bundle = await bundleWorkflows(createLogger("warn", "test-setup"));
 
   project.provide("temporalAddress", temporalAddress);
+  project.provide("temporalUiUrl", temporalUiUrl);
   project.provide("temporalCli", temporalCli);
   project.provide("postgresAdminUrl", postgresAdminUrl);
   project.provide("templateDatabase", templateDatabase);

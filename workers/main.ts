@@ -9,6 +9,7 @@ import {
   WORKER_TYPES,
   type WorkerType,
 } from "../lib/schedulers.ts";
+import { startWorkerHealthServer } from "./health-server.ts";
 import { startWorkers } from "./runtime.ts";
 
 const usage = `Usage: tsx workers/main.ts [--scheduler=<type>[,<type>...] | --all | --list]
@@ -53,9 +54,25 @@ runMain(async () => {
   }
   const db = createDatabase(requireDatabaseUrl(config));
   const running = await startWorkers({ config, db, log, types });
+  let stopping = false;
+  const health =
+    config.scheduler.healthPort > 0
+      ? await startWorkerHealthServer({
+          port: config.scheduler.healthPort,
+          workers: running,
+          stopping: () => stopping,
+          log,
+        })
+      : undefined;
   onShutdownSignal(async (signal) => {
-    log.info({ signal }, "shutting down: polling stops, in-flight activities get the grace period");
+    // Not ready at once, so no new traffic is routed here while activities drain.
+    stopping = true;
+    log.info(
+      { signal, graceMs: config.scheduler.shutdownGraceMs },
+      "shutting down: polling stops, in-flight activities get the grace period",
+    );
     await running.shutdown();
+    await health?.close();
     await db.$disconnect();
     log.info("workers stopped");
     process.exit(0);

@@ -45,11 +45,28 @@ export function sdkLogger(log: Logger): TemporalLogger {
 
 let runtimeInstalled = false;
 /** The SDK runtime is a process-wide singleton: install it once, before the first worker. */
-function installRuntime(log: Logger): void {
+function installRuntime(log: Logger, metricsPort: number | undefined): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: sdkLogger(log) });
+    Runtime.install({
+      logger: sdkLogger(log),
+      // The SDK's own metrics (task latencies, slots, polls) on their own Prometheus endpoint.
+      ...(metricsPort
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: {
+                  bindAddress: `0.0.0.0:${metricsPort}`,
+                  countersTotalSuffix: true,
+                  unitSuffix: true,
+                  useSecondsForDurations: true,
+                },
+              },
+            },
+          }
+        : {}),
+    });
   } catch {
     // Already installed by someone else in this process (e.g. a test harness): keep theirs.
   }
@@ -99,7 +116,7 @@ const MAX_RESTART_DELAY_MS = 60_000;
  */
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, db, log, types } = options;
-  installRuntime(log);
+  installRuntime(log, config.scheduler.metricsPort);
   const workflowBundle = options.workflowBundle ?? (await bundleWorkflows(log));
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const activities = createActivities({

@@ -13,6 +13,8 @@ export interface CsvImportWorkflowInput {
   maxConcurrent: number;
   /** Time budget of one company's fetch attempt (CSV_IMPORT_TIMEOUT). */
   fetchTimeoutMs: number;
+  /** A fetch silent this long is retried elsewhere (its worker presumably died). */
+  heartbeatTimeoutMs: number;
   /** Only companies of this region (CSV_COMPANIES_FILTER=region:<name>). */
   region?: string | undefined;
 }
@@ -37,10 +39,10 @@ const { listCsvImportCompanies } = proxyActivities<Activities>({
   retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
 });
 
-function fetchActivities(timeoutMs: number) {
+function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
   return proxyActivities<Activities>({
     startToCloseTimeout: timeoutMs,
-    heartbeatTimeout: "30s",
+    heartbeatTimeout: heartbeatTimeoutMs,
     retry: {
       initialInterval: "5s",
       backoffCoefficient: 2,
@@ -56,7 +58,7 @@ export async function csvImportWorkflow(
   input: CsvImportWorkflowInput,
 ): Promise<RunSummary<CsvImportRunCounts>> {
   return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs);
+    const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs, input.heartbeatTimeoutMs);
     const results: CompanyImportResult[] = [];
     let afterId: string | undefined;
 

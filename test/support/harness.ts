@@ -50,8 +50,11 @@ export async function testDatabase(): Promise<{
  * Configuration as production reads it, from environment variables. Each test file gets its own
  * REGION so its schedules and task queues never meet another file's.
  */
-export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
-  return loadConfig({
+export function testEnv(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Record<string, string> {
+  return {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: inject("temporalAddress"),
     REGION: `t${randomBytes(3).toString("hex")}`,
@@ -64,7 +67,15 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     BATCH_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
     BATCH_PROCESSING_CHECK_INTERVAL: NEVER_DURING_TESTS,
     ...env,
-  });
+  };
+}
+
+/**
+ * Configuration as production reads it, from environment variables. Each test file gets its own
+ * REGION so its schedules and task queues never meet another file's.
+ */
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}): Config {
+  return loadConfig(testEnv(databaseUrl, env));
 }
 
 export async function testTemporalClient(config: Config): Promise<TemporalClient> {
@@ -149,6 +160,8 @@ export interface RunResult {
 export interface TestStack {
   db: Database;
   databaseUrl: string;
+  /** The environment the configuration was read from (for worker processes of this stack). */
+  env: Record<string, string>;
   config: Config;
   client: Client;
   /** Scheduler definitions of this stack's configuration, by scheduler id. */
@@ -171,13 +184,15 @@ export async function startTestStack(
   } = {},
 ): Promise<TestStack> {
   const database = options.database ?? (await testDatabase());
-  const config = testConfig(database.url, options.env);
+  const env = testEnv(database.url, options.env);
+  const config = loadConfig(env);
   const temporal = await testTemporalClient(config);
   const defs = Object.fromEntries(schedulerDefinitions(config).map((d) => [d.id, d]));
   const running: RunningWorkers[] = [];
   const stack: TestStack = {
     db: database.db,
     databaseUrl: database.url,
+    env,
     config,
     client: temporal.client,
     defs,

@@ -1,0 +1,529 @@
+import type { Client } from "@temporalio/client";
+import { Counter, collectDefaultMetrics, type Metric, Registry } from "prom-client";
+import type { Database } from "./db.ts";
+import { Prisma } from "./generated/prisma/client.ts";
+import {
+  AIBatchRequestStatus,
+  AIRequestStatus,
+  ImportStatus,
+  ProcessingStage,
+  ProcessingStatus,
+} from "./generated/prisma/enums.ts";
+import type { Logger } from "./logger.ts";
+import type { SchedulerState, SchedulerStatus } from "./scheduler-status.ts";
+import type { SchedulerDefinition } from "./schedulers.ts";
+
+/**
+ * Prometheus metrics of the platform, computed at scrape time from Temporal and the database.
+ * Nothing is counted in process memory (except scrape errors), so every API replica, with or
+ * without workers, reports the same values.
+ */
+
+export const METRIC_PREFIX = "livedash_";
+
+/** Upper bounds (seconds) of the run duration histogram: sub-second runs up to an hour. */
+export const RUN_DURATION_BUCKETS = [
+  0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600,
+] as const;
+
+const FINISHED_OUTCOMES = ["SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
+/** Outcomes that count as a success, as in the health check's lastSuccess. */
+const SUCCESSFUL_OUTCOMES: readonly string[] = ["SUCCEEDED", "PARTIAL"];
+const SCHEDULER_STATES = [
+  "RUNNING",
+  "PAUSED",
+  "STOPPED",
+  "STARTING",
+  "ERROR",
+] as const satisfies readonly SchedulerState[];
+
+const DEFAULT_TEMPORAL_TIMEOUT_MS = 5_000;
+
+export interface PlatformMetricsDeps {
+  db: Database;
+  client: Client;
+  /** This deployment's schedulers; read on every scrape. */
+  definitions: () => SchedulerDefinition[];
+  /**
+   * The health check's view of one scheduler (lib/scheduler-status.ts), so `up` always agrees
+   * with the health endpoint. It must use `client`: the scrape's Temporal deadline applies to
+   * that client's calls.
+   */
+  schedulerStatus: (def: SchedulerDefinition) => Promise<SchedulerStatus>;
+  /** Deadline of the Temporal calls of one scrape, below Prometheus' scrape timeout. */
+  temporalTimeoutMs?: number;
+  /** Receives a warning per scrape whose source failed. */
+  log?: Logger;
+}
+
+export interface PlatformMetrics {
+  /** Every platform metric plus the process metrics; render with `registry.metrics()`. */
+  registry: Registry;
+}
+
+type ScrapeSource = "temporal" | "database";
+type Labels = Record<string, string | number>;
+
+interface Sample {
+  labels: Labels;
+  value: number;
+  /** Series name when it differs from the family's (histogram _bucket, _sum, _count). */
+  metricName?: string;
+}
+
+interface RunTotals {
+  /** Runs per outcome, RUNNING included. */
+  byOutcome: Map<string, number>;
+  /** Cumulative counts per RUN_DURATION_BUCKETS bound, of finished runs. */
+  buckets: number[];
+  finished: number;
+  durationSeconds: number;
+  lastStartedAt: Date | undefined;
+  lastSuccessAt: Date | undefined;
+}
+
+interface SchedulerView {
+  def: SchedulerDefinition;
+  /** Undefined when the status could not be computed (database unavailable). */
+  status: SchedulerStatus | undefined;
+  /** Undefined when the run table could not be read. */
+  runs: RunTotals | undefined;
+}
+
+interface PipelineCounts {
+  imports: Map<string, number>;
+  /** Keyed by `${stage}/${status}`. */
+  stages: Map<string, number>;
+  requests: Map<string, number>;
+  batches: Map<string, number>;
+  costEur: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What one scrape read; a source that failed leaves its part undefined. */
+interface Snapshot {
+  schedulers: SchedulerView[];
+  pipeline: PipelineCounts | undefined;
+}
+
+interface MetricSpec {
+  name: string;
+  help: string;
+  type: "gauge" | "counter" | "histogram";
+  samples(snapshot: Snapshot): Sample[];
+}
+
+export function createPlatformMetrics(deps: PlatformMetricsDeps): PlatformMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+
+  // Every metric of one scrape shares one read; concurrent scrapes share it too.
+  let inFlight: Promise<Snapshot> | undefined;
+  const snapshot = (): Promise<Snapshot> => {
+    inFlight ??= readSnapshot(deps, (source, reason) => {
+      scrapeErrors.inc({ source });
+      deps.log?.warn({ source, reason }, "metrics: source unavailable, its metrics are omitted");
+    }).finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+
+  const scrapeErrors = new Counter({
+    name: `${METRIC_PREFIX}metrics_scrape_errors_total`,
+    help: "Scrapes in this process whose source (temporal, database) could not be read.",
+    labelNames: ["source"] as const,
+    registers: [registry],
+    // Rendered after this scrape's read, so a failure shows in the scrape that hit it.
+    collect: async () => {
+      await snapshot();
+    },
+  });
+  for (const source of ["temporal", "database"] as const) scrapeErrors.inc({ source }, 0);
+
+  for (const spec of METRICS) {
+    // prom-client's Registry renders any registered object through name, help, type and get();
+    // its type declarations only admit prom-client's own classes.
+    registry.registerMetric(new SnapshotMetric(spec, snapshot) as unknown as Metric);
+  }
+  return { registry };
+}
+
+/**
+ * A metric whose samples come from the scrape's snapshot. Unlike prom-client's Gauge, it has
+ * no samples at all while its source is unavailable (a Gauge without labels would show 0), and
+ * it can render a histogram aggregated in SQL.
+ */
+class SnapshotMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: MetricSpec["type"];
+  /** For prom-client's cluster aggregation: every process reads the same sources. */
+  readonly aggregator = "first";
+
+  constructor(
+    private readonly spec: MetricSpec,
+    private readonly snapshot: () => Promise<Snapshot>,
+  ) {
+    this.name = spec.name;
+    this.help = spec.help;
+    this.type = spec.type;
+  }
+
+  async get() {
+    const values = this.spec.samples(await this.snapshot());
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values,
+    };
+  }
+
+  /** Values live in the sources; there is nothing to reset. */
+  reset(): void {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the sources
+// ---------------------------------------------------------------------------------------------
+
+async function readSnapshot(
+  deps: PlatformMetricsDeps,
+  onError: (source: ScrapeSource, reason: string) => void,
+): Promise<Snapshot> {
+  const definitions = deps.definitions();
+  const databaseErrors: unknown[] = [];
+  const fromDatabase = <T>(work: Promise<T>): Promise<T | undefined> =>
+    work.catch((error: unknown) => {
+      databaseErrors.push(error);
+      return undefined;
+    });
+  const deadline = Date.now() + (deps.temporalTimeoutMs ?? DEFAULT_TEMPORAL_TIMEOUT_MS);
+
+  const [statuses, runs, pipeline] = await Promise.all([
+    Promise.all(
+      // schedulerStatus turns Temporal failures into an ERROR state; it rejects only when the
+      // run table cannot be read.
+      definitions.map((def) =>
+        fromDatabase(deps.client.withDeadline(deadline, () => deps.schedulerStatus(def))),
+      ),
+    ),
+    fromDatabase(readRunTotals(deps.db, definitions)),
+    fromDatabase(readPipeline(deps.db)),
+  ]);
+
+  const temporalFailure = statuses.find((status) => status && temporalUnreachable(status));
+  if (temporalFailure) onError("temporal", temporalFailure.reason ?? "Temporal unavailable");
+  if (databaseErrors.length > 0) onError("database", errorMessage(databaseErrors[0]));
+
+  return {
+    schedulers: definitions.map((def, i) => ({
+      def,
+      status: statuses[i],
+      runs: runs && (runs.get(def.scheduleId) ?? emptyRunTotals()),
+    })),
+    pipeline,
+  };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** schedulerStatus reports a failed schedule describe() as ERROR without a description. */
+function temporalUnreachable(status: SchedulerStatus): boolean {
+  return status.status === "ERROR" && status.schedule === undefined;
+}
+
+interface RunRow {
+  scheduleId: string;
+  outcome: string;
+  runs: number;
+  finished: number;
+  durationSeconds: number;
+  buckets: number[];
+  lastStartedAt: Date | null;
+  lastFinishedAt: Date | null;
+}
+
+/** One aggregate query over the run table: counts, histogram buckets and latest times. */
+async function readRunTotals(
+  db: Database,
+  definitions: SchedulerDefinition[],
+): Promise<Map<string, RunTotals>> {
+  const scheduleIds = definitions.map((def) => def.scheduleId);
+  // durationMs is an integer, so "<= bound in ms" is exactly Prometheus' "le" in seconds.
+  const bucketCounts = Prisma.join(
+    RUN_DURATION_BUCKETS.map(
+      (seconds) =>
+        Prisma.sql`count(*) FILTER (WHERE "durationMs" <= ${Math.round(seconds * 1000)})`,
+    ),
+  );
+  const rows = await db.$queryRaw<RunRow[]>`
+    SELECT "scheduleId",
+           outcome::text AS outcome,
+           count(*)::float8 AS runs,
+           count("durationMs")::float8 AS finished,
+           (coalesce(sum("durationMs"), 0) / 1000.0)::float8 AS "durationSeconds",
+           ARRAY[${bucketCounts}]::float8[] AS buckets,
+           max("startedAt") AS "lastStartedAt",
+           max("finishedAt") AS "lastFinishedAt"
+    FROM "SchedulerRun"
+    WHERE "scheduleId" = ANY(${scheduleIds}::text[])
+    GROUP BY "scheduleId", outcome`;
+
+  const totals = new Map<string, RunTotals>();
+  for (const row of rows) {
+    const total = totals.get(row.scheduleId) ?? emptyRunTotals();
+    totals.set(row.scheduleId, addRunRow(total, row));
+  }
+  return totals;
+}
+
+function emptyRunTotals(): RunTotals {
+  return {
+    byOutcome: new Map(),
+    buckets: RUN_DURATION_BUCKETS.map(() => 0),
+    finished: 0,
+    durationSeconds: 0,
+    lastStartedAt: undefined,
+    lastSuccessAt: undefined,
+  };
+}
+
+function addRunRow(total: RunTotals, row: RunRow): RunTotals {
+  const successAt = SUCCESSFUL_OUTCOMES.includes(row.outcome) ? row.lastFinishedAt : null;
+  return {
+    byOutcome: new Map(total.byOutcome).set(row.outcome, row.runs),
+    buckets: total.buckets.map((count, i) => count + (row.buckets[i] ?? 0)),
+    finished: total.finished + row.finished,
+    durationSeconds: total.durationSeconds + row.durationSeconds,
+    lastStartedAt: latest(total.lastStartedAt, row.lastStartedAt),
+    lastSuccessAt: latest(total.lastSuccessAt, successAt),
+  };
+}
+
+function latest(a: Date | undefined, b: Date | null): Date | undefined {
+  if (!b) return a;
+  return a && a > b ? a : b;
+}
+
+/** Pipeline state: one group-by per table. */
+async function readPipeline(db: Database): Promise<PipelineCounts> {
+  const [imports, stages, requests, batches] = await Promise.all([
+    db.sessionImport.groupBy({ by: ["status"], _count: { _all: true } }),
+    db.sessionProcessingStatus.groupBy({ by: ["stage", "status"], _count: { _all: true } }),
+    db.aIProcessingRequest.groupBy({
+      by: ["processingStatus"],
+      _count: { _all: true },
+      _sum: { totalCostEur: true, promptTokens: true, completionTokens: true },
+    }),
+    db.aIBatchRequest.groupBy({ by: ["status"], _count: { _all: true } }),
+  ]);
+  const sum = (pick: (row: (typeof requests)[number]) => number | null) =>
+    requests.reduce((total, row) => total + (pick(row) ?? 0), 0);
+  return {
+    imports: new Map(imports.map((row) => [row.status, row._count._all])),
+    stages: new Map(stages.map((row) => [`${row.stage}/${row.status}`, row._count._all])),
+    requests: new Map(requests.map((row) => [row.processingStatus, row._count._all])),
+    batches: new Map(batches.map((row) => [row.status, row._count._all])),
+    costEur: sum((row) => row._sum.totalCostEur),
+    promptTokens: sum((row) => row._sum.promptTokens),
+    completionTokens: sum((row) => row._sum.completionTokens),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metric definitions
+// ---------------------------------------------------------------------------------------------
+
+function schedulerLabels(def: SchedulerDefinition): Labels {
+  return { scheduler: def.id, schedule_id: def.scheduleId };
+}
+
+/** One sample per scheduler for which `value` is known. */
+function perScheduler(
+  snapshot: Snapshot,
+  value: (view: SchedulerView) => number | undefined,
+): Sample[] {
+  return snapshot.schedulers.flatMap((view) => {
+    const v = value(view);
+    return v === undefined ? [] : [{ labels: schedulerLabels(view.def), value: v }];
+  });
+}
+
+function seconds(date: Date | undefined): number | undefined {
+  return date ? date.getTime() / 1000 : undefined;
+}
+
+/** One sample per enum value, zeros included, so every series exists from the start. */
+function perValue(
+  label: string,
+  values: readonly string[],
+  counts: Map<string, number> | undefined,
+): Sample[] {
+  if (!counts) return [];
+  return values.map((v) => ({ labels: { [label]: v }, value: counts.get(v) ?? 0 }));
+}
+
+function pipelineValue(snapshot: Snapshot, pick: (p: PipelineCounts) => number): Sample[] {
+  return snapshot.pipeline ? [{ labels: {}, value: pick(snapshot.pipeline) }] : [];
+}
+
+function runsByOutcome(snapshot: Snapshot): Sample[] {
+  return snapshot.schedulers.flatMap(({ def, runs }) =>
+    runs
+      ? FINISHED_OUTCOMES.map((outcome) => ({
+          labels: { ...schedulerLabels(def), outcome },
+          value: runs.byOutcome.get(outcome) ?? 0,
+        }))
+      : [],
+  );
+}
+
+function durationHistogram(name: string, snapshot: Snapshot): Sample[] {
+  return snapshot.schedulers.flatMap(({ def, runs }) => {
+    if (!runs) return [];
+    const labels = schedulerLabels(def);
+    const bucket = (le: number | string, value: number): Sample => ({
+      labels: { ...labels, le },
+      value,
+      metricName: `${name}_bucket`,
+    });
+    return [
+      ...RUN_DURATION_BUCKETS.map((le, i) => bucket(le, runs.buckets[i] ?? 0)),
+      bucket("+Inf", runs.finished),
+      { labels, value: runs.durationSeconds, metricName: `${name}_sum` },
+      { labels, value: runs.finished, metricName: `${name}_count` },
+    ];
+  });
+}
+
+const RUN_DURATION = `${METRIC_PREFIX}scheduler_run_duration_seconds`;
+
+const METRICS: MetricSpec[] = [
+  {
+    name: `${METRIC_PREFIX}scheduler_up`,
+    help: "1 when the scheduler is RUNNING as the health check reports it, else 0.",
+    type: "gauge",
+    samples: (s) => perScheduler(s, ({ status }) => status && Number(status.status === "RUNNING")),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_state`,
+    help: "1 for the scheduler's current health state (RUNNING, PAUSED, STOPPED, STARTING, ERROR).",
+    type: "gauge",
+    samples: (s) =>
+      s.schedulers.flatMap(({ def, status }) =>
+        status
+          ? SCHEDULER_STATES.map((state) => ({
+              labels: { ...schedulerLabels(def), state },
+              value: Number(status.status === state),
+            }))
+          : [],
+      ),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_paused`,
+    help: "1 when the Temporal schedule is paused, 0 when not; absent when it cannot be read.",
+    type: "gauge",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => status?.schedule && Number(status.schedule.state.paused)),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_next_run_timestamp_seconds`,
+    help: "Unix time of the schedule's next action according to Temporal.",
+    type: "gauge",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => seconds(status?.schedule?.info.nextActionTimes[0])),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_last_run_timestamp_seconds`,
+    help: "Unix time the latest recorded run started.",
+    type: "gauge",
+    samples: (s) => perScheduler(s, ({ runs }) => seconds(runs?.lastStartedAt)),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_last_success_timestamp_seconds`,
+    help: "Unix time the latest SUCCEEDED or PARTIAL run finished.",
+    type: "gauge",
+    samples: (s) => perScheduler(s, ({ runs }) => seconds(runs?.lastSuccessAt)),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_runs_total`,
+    help: "Finished runs by outcome, counted in the run table.",
+    type: "counter",
+    samples: runsByOutcome,
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_runs_in_progress`,
+    help: "Runs recorded as started and not finished yet.",
+    type: "gauge",
+    samples: (s) => perScheduler(s, ({ runs }) => runs && (runs.byOutcome.get("RUNNING") ?? 0)),
+  },
+  {
+    name: RUN_DURATION,
+    help: "Duration of finished runs, from the run table.",
+    type: "histogram",
+    samples: (s) => durationHistogram(RUN_DURATION, s),
+  },
+  {
+    name: `${METRIC_PREFIX}imports_waiting`,
+    help: "Imported CSV rows waiting for import processing (PENDING).",
+    type: "gauge",
+    samples: (s) => pipelineValue(s, (p) => p.imports.get(ImportStatus.PENDING) ?? 0),
+  },
+  {
+    name: `${METRIC_PREFIX}imports`,
+    help: "Imported CSV rows by status.",
+    type: "gauge",
+    samples: (s) => perValue("status", Object.values(ImportStatus), s.pipeline?.imports),
+  },
+  {
+    name: `${METRIC_PREFIX}sessions`,
+    help: "Session processing stages by stage and status.",
+    type: "gauge",
+    samples: (s) => {
+      const stages = s.pipeline?.stages;
+      if (!stages) return [];
+      return Object.values(ProcessingStage).flatMap((stage) =>
+        Object.values(ProcessingStatus).map((status) => ({
+          labels: { stage, status },
+          value: stages.get(`${stage}/${status}`) ?? 0,
+        })),
+      );
+    },
+  },
+  {
+    name: `${METRIC_PREFIX}ai_requests`,
+    help: "AI analysis requests by status.",
+    type: "gauge",
+    samples: (s) => perValue("status", Object.values(AIRequestStatus), s.pipeline?.requests),
+  },
+  {
+    name: `${METRIC_PREFIX}ai_batches`,
+    help: "OpenAI batches by status.",
+    type: "gauge",
+    samples: (s) => perValue("status", Object.values(AIBatchRequestStatus), s.pipeline?.batches),
+  },
+  {
+    name: `${METRIC_PREFIX}ai_cost_eur_total`,
+    help: "Cost in EUR of all AI analysis requests, summed in the request table.",
+    type: "counter",
+    samples: (s) => pipelineValue(s, (p) => p.costEur),
+  },
+  {
+    name: `${METRIC_PREFIX}ai_tokens_total`,
+    help: "Tokens used by AI analysis requests, by kind (prompt, completion).",
+    type: "counter",
+    samples: (s) =>
+      s.pipeline
+        ? [
+            { labels: { kind: "prompt" }, value: s.pipeline.promptTokens },
+            { labels: { kind: "completion" }, value: s.pipeline.completionTokens },
+          ]
+        : [],
+  },
+];

@@ -1,0 +1,190 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
+import type { RunSummary } from "../workflows/run-record.ts";
+import {
+  startHttpServer,
+  startTestStack,
+  type TestHttpServer,
+  type TestStack,
+} from "./support/harness.ts";
+import { spawnWorkerProcess, type WorkerProcess } from "./support/processes.ts";
+
+/**
+ * Replicas as separate OS processes, the way they run in production: two csv-import workers on
+ * one task queue share a run's work; one is killed with SIGKILL half-way; another is stopped with
+ * SIGTERM while it works. Every company's rows end up imported exactly once.
+ */
+
+const COMPANIES = 16;
+const ROWS = 40;
+
+function csvFor(company: number): string {
+  const lines: string[] = [];
+  for (let row = 0; row < ROWS; row++)
+    lines.push(`c${company}-s${row},01.05.2025 08:00:00,01.05.2025 08:01:00`);
+  return lines.join("\n");
+}
+
+/** Which worker identity started which activity attempt, from the run's Temporal history. */
+async function activityStarts(stack: TestStack, workflowId: string) {
+  const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = new Map<string, string>();
+  const starts: { activity: string; identity: string; attempt: number }[] = [];
+  for (const event of history.events ?? []) {
+    const attrs = event.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? "");
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) {
+      starts.push({
+        activity: scheduled.get(String(started.scheduledEventId)) ?? "",
+        identity: started.identity ?? "",
+        attempt: started.attempt ?? 1,
+      });
+    }
+  }
+  return starts;
+}
+
+/** The id of the run a trigger just started (the newest action of the schedule). */
+async function startedRun(stack: TestStack): Promise<string> {
+  const handle = stack.client.schedule.getHandle(stack.defs["csv-import"]?.scheduleId ?? "");
+  let workflowId: string | undefined;
+  await expect
+    .poll(
+      async () => {
+        const actions = (await handle.describe()).info.recentActions;
+        const latest = actions.at(-1);
+        const running =
+          latest &&
+          (await stack.db.schedulerRun.count({
+            where: { workflowId: latest.action.workflow.workflowId, outcome: "RUNNING" },
+          }));
+        workflowId = running ? latest.action.workflow.workflowId : undefined;
+        return workflowId;
+      },
+      { timeout: 30_000, interval: 100 },
+    )
+    .toBeDefined();
+  return workflowId ?? "";
+}
+
+describe("replicas of one worker type in separate processes", () => {
+  let stack: TestStack;
+  let source: TestHttpServer;
+  let delayMs = 700;
+  const processes: WorkerProcess[] = [];
+
+  const spawnReplica = async (name: string, extra: Record<string, string> = {}) => {
+    const worker = await spawnWorkerProcess(name, { ...stack.env, ...extra }, [
+      "--scheduler=csv-import",
+    ]);
+    processes.push(worker);
+    await worker.waitReady();
+    return worker;
+  };
+
+  beforeAll(async () => {
+    source = await startHttpServer(async (req, res) => {
+      const company = Number(/^\/c(\d+)\.csv$/.exec(req.url ?? "")?.[1]);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      res.writeHead(200, { "content-type": "text/csv" }).end(csvFor(company));
+    });
+    stack = await startTestStack({
+      env: {
+        CSV_IMPORT_BATCH_SIZE: "8",
+        CSV_IMPORT_MAX_CONCURRENT: "4",
+        CSV_IMPORT_TIMEOUT: "30000",
+        ACTIVITY_HEARTBEAT_TIMEOUT_MS: "2000",
+        WORKER_SHUTDOWN_GRACE_MS: "15000",
+      },
+    });
+    await stack.db.company.createMany({
+      data: Array.from({ length: COMPANIES }, (_, i) => ({
+        name: `Company ${i}`,
+        csvUrl: `${source.url}/c${i}.csv`,
+      })),
+    });
+  });
+
+  afterAll(async () => {
+    for (const worker of processes)
+      if (worker.child.exitCode === null) worker.child.kill("SIGKILL");
+    await stack?.close();
+    await source?.close();
+  });
+
+  it("shares a run between two processes; killing one half-way loses and duplicates nothing", async () => {
+    const a = await spawnReplica("replica-a");
+    const b = await spawnReplica("replica-b");
+
+    const running = stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
+    // Kill A once it has finished a company of its own and while it holds others in flight.
+    const workflowId = await startedRun(stack);
+    await expect
+      .poll(
+        async () =>
+          (await activityStarts(stack, workflowId)).some(
+            (s) => s.activity === "importCompanyCsv" && s.identity === "replica-a:csv-import",
+          ),
+        { timeout: 30_000, interval: 100 },
+      )
+      .toBe(true);
+    a.child.kill("SIGKILL");
+    expect(await a.exited).toBe("SIGKILL");
+
+    const { result } = await running;
+    expect(result.outcome).toBe("SUCCEEDED");
+    expect(result.counts).toMatchObject({ companies: COMPANIES, imported: COMPANIES, failed: 0 });
+
+    // Exactly once: every session id of every file, no more, no fewer.
+    expect(await stack.db.sessionImport.count()).toBe(COMPANIES * ROWS);
+    const perCompany = await stack.db.sessionImport.groupBy({ by: ["companyId"], _count: true });
+    expect(perCompany.map((c) => c._count)).toEqual(Array(COMPANIES).fill(ROWS));
+
+    // Both processes did part of the work; what A had in flight was retried on B.
+    const starts = (await activityStarts(stack, workflowId)).filter(
+      (s) => s.activity === "importCompanyCsv",
+    );
+    const byWorker = new Set(starts.map((s) => s.identity));
+    expect(byWorker).toEqual(new Set(["replica-a:csv-import", "replica-b:csv-import"]));
+    const retried = starts.filter((s) => s.attempt > 1);
+    expect(retried.length).toBeGreaterThan(0);
+    expect(retried.every((s) => s.identity === "replica-b:csv-import")).toBe(true);
+    expect(b.child.exitCode).toBeNull();
+  }, 120_000);
+
+  it("SIGTERM: readiness turns 503 at once, in-flight activities finish, the process exits 0", async () => {
+    // Only C serves the queue, so what it holds at SIGTERM is known to be its own.
+    for (const worker of processes.filter((p) => p.child.exitCode === null)) {
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited).toBe(0);
+    }
+    await stack.db.sessionImport.deleteMany();
+    delayMs = 3_000;
+    const c = await spawnReplica("replica-c", { LOG_LEVEL: "info" });
+    const requestsBefore = source.requests.length;
+    const running = stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
+    // C holds four fetches, each waiting on the slow source.
+    await expect
+      .poll(async () => source.requests.length - requestsBefore, { timeout: 30_000, interval: 50 })
+      .toBe(4);
+    c.child.kill("SIGTERM");
+    await expect.poll(() => c.readyz(), { timeout: 2_000, interval: 50 }).toBe(503);
+    expect(await c.exited).toBe(0);
+    expect(c.output()).toContain("shutting down");
+    // The four it held were finished, not abandoned: their rows are in.
+    expect(await stack.db.sessionImport.count()).toBe(4 * ROWS);
+
+    // Another replica picks up the rest of the run.
+    delayMs = 200;
+    await spawnReplica("replica-d");
+    const { workflowId, result } = await running;
+    expect(result.outcome).toBe("SUCCEEDED");
+    expect(await stack.db.sessionImport.count()).toBe(COMPANIES * ROWS);
+    const starts = (await activityStarts(stack, workflowId)).filter(
+      (s) => s.activity === "importCompanyCsv",
+    );
+    expect(starts.filter((s) => s.identity === "replica-c:csv-import")).toHaveLength(4);
+    expect(starts.filter((s) => s.attempt > 1)).toEqual([]);
+  }, 120_000);
+});

@@ -114,8 +114,7 @@ describe("replicas of one worker type in separate processes", () => {
   });
 
   it("shares a run between two processes; killing one half-way loses and duplicates nothing", async () => {
-    const a = await spawnReplica("replica-a");
-    const b = await spawnReplica("replica-b");
+    const [a, b] = await Promise.all([spawnReplica("replica-a"), spawnReplica("replica-b")]);
 
     const running = stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
     // Kill A once it has finished a company of its own and while it holds others in flight.
@@ -155,13 +154,17 @@ describe("replicas of one worker type in separate processes", () => {
 
   it("SIGTERM: readiness turns 503 at once, in-flight activities finish, the process exits 0", async () => {
     // Only C serves the queue, so what it holds at SIGTERM is known to be its own.
-    for (const worker of processes.filter((p) => p.child.exitCode === null)) {
+    for (const worker of processes.filter(
+      (p) => p.child.exitCode === null && p.child.signalCode === null,
+    )) {
       worker.child.kill("SIGTERM");
       expect(await worker.exited).toBe(0);
     }
     await stack.db.sessionImport.deleteMany();
     delayMs = 3_000;
-    const c = await spawnReplica("replica-c", { LOG_LEVEL: "info" });
+    // A heartbeat window longer than the drain, so the server never gives up on C's activities.
+    const patient = { ACTIVITY_HEARTBEAT_TIMEOUT_MS: "20000" };
+    const c = await spawnReplica("replica-c", { ...patient, LOG_LEVEL: "info" });
     const requestsBefore = source.requests.length;
     const running = stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
     // C holds four fetches, each waiting on the slow source.
@@ -177,7 +180,7 @@ describe("replicas of one worker type in separate processes", () => {
 
     // Another replica picks up the rest of the run.
     delayMs = 200;
-    await spawnReplica("replica-d");
+    await spawnReplica("replica-d", patient);
     const { workflowId, result } = await running;
     expect(result.outcome).toBe("SUCCEEDED");
     expect(await stack.db.sessionImport.count()).toBe(COMPANIES * ROWS);

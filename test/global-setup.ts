@@ -50,6 +50,7 @@ export default async function setup(project: TestProject) {
       cli: temporalCli,
       port: await freePort(),
       uiPort: await freePort(),
+      uiNoNews: true,
     });
     temporalAddress = server.address;
     temporalUiUrl = server.uiUrl ?? "";

@@ -66,6 +66,8 @@ export interface DevServerOptions {
   ip?: string;
   port: number;
   uiPort?: number;
+  /** Keep the Web UI from fetching its news feed from the internet. */
+  uiNoNews?: boolean;
   headless?: boolean;
   namespace?: string;
   logLevel?: string;
@@ -90,6 +92,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   }
   if (options.headless) args.push("--headless");
   else if (options.uiPort) args.push("--ui-port", String(options.uiPort));
+  if (!options.headless && options.uiNoNews) args.push("--ui-disable-news-fetch");
   if (options.namespace && options.namespace !== "default")
     args.push("--namespace", options.namespace);
   args.push("--log-level", options.logLevel ?? "error");

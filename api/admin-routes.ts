@@ -7,7 +7,8 @@ import {
 } from "../lib/scheduler-admin.ts";
 import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
 
-const SCHEDULER_ID = /^[a-z][a-z0-9-]{0,63}$/;
+/** `csv-import`, or `csv-import@us` when the API reports several regions. */
+const SCHEDULER_ID = /^[a-z][a-z0-9-]{0,63}(@[a-z0-9][a-z0-9-]{0,30})?$/;
 const OVERLAP = [
   "SKIP",
   "BUFFER_ONE",

@@ -11,6 +11,7 @@ import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
 import { allSchedulerStatuses, healthReport, schedulerStatus } from "../lib/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
+import { registerDashboard } from "./dashboard.tsx";
 import { errorBody } from "./envelope.ts";
 import { metricsRoute } from "./metrics.ts";
 
@@ -158,6 +159,8 @@ export function createApp(deps: ApiDeps) {
     c.req.path === HEALTH_PATH ? next() : guard(c, next),
   );
   registerAdminRoutes(app, admin);
+
+  registerDashboard(app, { admin, config, db, log });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

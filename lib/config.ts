@@ -246,6 +246,22 @@ const envSchema = z.object({
     }),
 
   REGION: region,
+  API_REGIONS: optionalText.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const regions = value
+      .split(",")
+      .map((r) => r.trim())
+      .filter(Boolean);
+    const bad = regions.find((r) => !/^[a-z0-9][a-z0-9-]{0,30}$/.test(r));
+    if (bad !== undefined || regions.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a comma-separated list of regions, got "${value}"`,
+      });
+      return z.NEVER;
+    }
+    return [...new Set(regions)];
+  }),
   CSV_COMPANIES_FILTER: companiesFilter,
 
   TEMPORAL_ADDRESS: temporalAddress,
@@ -328,6 +344,8 @@ export interface Config {
     usdToEur: number;
   };
   region: string | undefined;
+  /** Regions whose schedulers the API reports (default: its own REGION). */
+  apiRegions: string[] | undefined;
   companiesFilter: { region: string } | undefined;
   temporal: {
     /** Undefined when not configured: dev tooling then starts a local dev server. */
@@ -402,6 +420,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       usdToEur: e.USD_TO_EUR_RATE,
     },
     region: e.REGION,
+    apiRegions: e.API_REGIONS,
     companiesFilter: e.CSV_COMPANIES_FILTER,
     temporal: {
       address: e.TEMPORAL_ADDRESS,

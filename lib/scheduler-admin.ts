@@ -4,7 +4,7 @@ import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
 import { type PollerView, type SchedulerState, schedulerStatus } from "./scheduler-status.ts";
-import { type SchedulerDefinition, schedulerDefinitions } from "./schedulers.ts";
+import { apiDefinitions, type SchedulerDefinition } from "./schedulers.ts";
 import { reconcileSchedule } from "./schedules.ts";
 
 /**
@@ -115,7 +115,7 @@ export function toRunView(run: {
 
 export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
   const { config, client, db } = deps;
-  const definitions = () => schedulerDefinitions(config);
+  const definitions = () => apiDefinitions(config);
   const statusOptions = () => ({
     client,
     db,

@@ -177,3 +177,20 @@ export function definitionsForWorker(
 export function isWorkerType(value: string): value is WorkerType {
   return (WORKER_TYPES as readonly string[]).includes(value);
 }
+
+/**
+ * The schedulers an API process reports: its own, or, with API_REGIONS=us,eu, those of every
+ * listed region deployment (each filtering its own region's companies), with ids such as
+ * `csv-import@us` so they stay apart in health and admin routes.
+ */
+export function apiDefinitions(config: Config): SchedulerDefinition[] {
+  const regions = config.apiRegions;
+  if (!regions || (regions.length === 1 && regions[0] === config.region))
+    return schedulerDefinitions(config);
+  return regions.flatMap((region) =>
+    schedulerDefinitions({ ...config, region, companiesFilter: { region } }).map((def) => ({
+      ...def,
+      id: `${def.id}@${region}`,
+    })),
+  );
+}

@@ -8,7 +8,12 @@ import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createPlatformMetrics, type PlatformMetrics } from "../lib/metrics.ts";
 import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
-import { allSchedulerStatuses, healthReport, schedulerStatus } from "../lib/scheduler-status.ts";
+import {
+  allSchedulerStatuses,
+  healthReport,
+  schedulerStatus,
+  statusOptionsFor,
+} from "../lib/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
 import { registerDashboard } from "./dashboard.tsx";
@@ -40,14 +45,7 @@ type AppEnv = { Variables: { requestId: string } };
 export function createApp(deps: ApiDeps) {
   const { config, client, db, log } = deps;
   const admin = createSchedulerAdmin({ config, client, db });
-  const statusOptions = {
-    client,
-    db,
-    namespace: config.temporal.namespace,
-    errorThreshold: config.scheduler.errorThreshold,
-    deadmanIntervals: config.scheduler.deadmanIntervals,
-    workerStaleMs: config.scheduler.workerStaleMs,
-  };
+  const statusOptions = statusOptionsFor(config, client, db);
   const metrics =
     deps.metrics ??
     createPlatformMetrics({

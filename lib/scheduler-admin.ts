@@ -3,7 +3,12 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
-import { type PollerView, type SchedulerState, schedulerStatus } from "./scheduler-status.ts";
+import {
+  type PollerView,
+  type SchedulerState,
+  schedulerStatus,
+  statusOptionsFor,
+} from "./scheduler-status.ts";
 import { apiDefinitions, type SchedulerDefinition } from "./schedulers.ts";
 import { reconcileSchedule } from "./schedules.ts";
 
@@ -116,14 +121,7 @@ export function toRunView(run: {
 export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
   const { config, client, db } = deps;
   const definitions = () => apiDefinitions(config);
-  const statusOptions = () => ({
-    client,
-    db,
-    namespace: config.temporal.namespace,
-    errorThreshold: config.scheduler.errorThreshold,
-    deadmanIntervals: config.scheduler.deadmanIntervals,
-    workerStaleMs: config.scheduler.workerStaleMs,
-  });
+  const statusOptions = () => statusOptionsFor(config, client, db);
 
   function definition(schedulerId: string): SchedulerDefinition {
     const def = definitions().find((d) => d.id === schedulerId);

@@ -1,5 +1,6 @@
 import { type Client, type ScheduleDescription, ScheduleNotFoundError } from "@temporalio/client";
 import { temporal } from "@temporalio/proto";
+import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { SchedulerDefinition } from "./schedulers.ts";
 
@@ -38,6 +39,18 @@ export interface StatusOptions {
 }
 
 export const SUCCESSFUL_OUTCOMES = ["SUCCEEDED", "PARTIAL"] as const;
+
+/** Status options as configured for this deployment. */
+export function statusOptionsFor(config: Config, client: Client, db: Database): StatusOptions {
+  return {
+    client,
+    db,
+    namespace: config.temporal.namespace,
+    errorThreshold: config.scheduler.errorThreshold,
+    deadmanIntervals: config.scheduler.deadmanIntervals,
+    workerStaleMs: config.scheduler.workerStaleMs,
+  };
+}
 
 /** Workers polling a task queue (workflow or activity side) as Temporal last saw them. */
 export async function taskQueuePollers(

@@ -8,7 +8,7 @@ import {
   type PlatformMetrics,
   RUN_DURATION_BUCKETS,
 } from "../lib/metrics.ts";
-import { schedulerStatus } from "../lib/scheduler-status.ts";
+import { schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
 import {
   startHttpServer,
   startTestStack,
@@ -155,14 +155,7 @@ describe("GET /metrics", () => {
 
   const metricsFor = (client: Client, db: Database, temporalTimeoutMs?: number) => {
     const { config } = stack;
-    const statusOptions = {
-      client,
-      db,
-      namespace: config.temporal.namespace,
-      errorThreshold: config.scheduler.errorThreshold,
-      deadmanIntervals: config.scheduler.deadmanIntervals,
-      workerStaleMs: config.scheduler.workerStaleMs,
-    };
+    const statusOptions = statusOptionsFor(config, client, db);
     return createPlatformMetrics({
       db,
       client,

@@ -1,8 +1,11 @@
 import { type Client, type ScheduleDescription, ScheduleNotFoundError } from "@temporalio/client";
-import { temporal } from "@temporalio/proto";
+import proto from "@temporalio/proto";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { SchedulerDefinition } from "./schedulers.ts";
+
+// The package is CommonJS: Node's ESM loader (tsx in production) sees only its default export.
+const { temporal } = proto;
 
 export type SchedulerState = "STOPPED" | "STARTING" | "RUNNING" | "PAUSED" | "ERROR";
 

@@ -95,23 +95,29 @@ interface DemoSession {
   messages: number;
 }
 
+function sessionAt(company: DemoCompany, epoch: number, i: number): DemoSession {
+  const offset = DEMO_COMPANIES.indexOf(company) * 47_000;
+  const start = epoch + offset + i * SESSION_SPACING_MS;
+  const topic =
+    TOPICS[(i * 7 + company.slug.length) % TOPICS.length] ?? (TOPICS[0] as (typeof TOPICS)[number]);
+  return {
+    id: `${company.slug}-${String(i).padStart(5, "0")}`,
+    start: new Date(start),
+    end: new Date(start + 90_000 + (i % 5) * 30_000),
+    topic,
+    language: company.languages[i % company.languages.length] ?? "english",
+    country: company.countries[i % company.countries.length] ?? "NL",
+    messages: 2 + (i % 3) * 2,
+  };
+}
+
+/** The sessions that have started by `now`. */
 function sessionsOf(company: DemoCompany, epoch: number, now: number): DemoSession[] {
   const sessions: DemoSession[] = [];
-  const offset = DEMO_COMPANIES.indexOf(company) * 47_000;
   for (let i = 0; ; i++) {
-    const start = epoch + offset + i * SESSION_SPACING_MS;
-    if (start > now) break;
-    const topic = TOPICS[(i * 7 + company.slug.length) % TOPICS.length] ?? TOPICS[0];
-    if (!topic) break;
-    sessions.push({
-      id: `${company.slug}-${String(i).padStart(5, "0")}`,
-      start: new Date(start),
-      end: new Date(start + 90_000 + (i % 5) * 30_000),
-      topic,
-      language: company.languages[i % company.languages.length] ?? "english",
-      country: company.countries[i % company.countries.length] ?? "NL",
-      messages: 2 + (i % 3) * 2,
-    });
+    const session = sessionAt(company, epoch, i);
+    if (session.start.getTime() > now) break;
+    sessions.push(session);
   }
   return sessions;
 }
@@ -183,18 +189,20 @@ export async function startDemoSource(options: {
         return;
       }
     }
-    const sessions = sessionsOf(company, epoch, Date.now());
     if (csv) {
+      const sessions = sessionsOf(company, epoch, Date.now());
       res
         .writeHead(200, { "content-type": "text/csv; charset=utf-8" })
         .end(csvOf(company, sessions, baseUrl));
       return;
     }
-    const session = sessions.find((s) => s.id === transcript?.[2]);
-    if (!session) {
+    // Any known id has its transcript, also one imported before a restart moved the clock.
+    const index = Number(transcript?.[2]?.split("-")[1]);
+    if (!Number.isInteger(index) || index < 0 || index > 100_000) {
       res.writeHead(404).end("no such transcript");
       return;
     }
+    const session = sessionAt(company, epoch, index);
     res.writeHead(200, { "content-type": "text/plain; charset=utf-8" }).end(transcriptOf(session));
   });
 

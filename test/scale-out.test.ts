@@ -121,15 +121,21 @@ describe("replicas of one worker type in separate processes", () => {
     const [a, b] = await Promise.all([spawnReplica("replica-a"), spawnReplica("replica-b")]);
 
     const running = stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
-    // Kill A once it has finished a company of its own and while it holds others in flight.
+    // Kill A once it has finished a company of its own and while it holds another in flight.
     const workflowId = await startedRun(stack);
     await expect
       .poll(
-        async () =>
-          (await activityStarts(stack, workflowId)).some(
+        async () => {
+          const done = (await activityStarts(stack, workflowId)).some(
             (s) => s.activity === "importCompanyCsv" && s.identity === "replica-a:csv-import",
-          ),
-        { timeout: 30_000, interval: 100 },
+          );
+          const { raw } = await stack.client.workflow.getHandle(workflowId).describe();
+          const holding = (raw.pendingActivities ?? []).some(
+            (p) => p.lastWorkerIdentity === "replica-a:csv-import" && Number(p.state) === 2, // STARTED
+          );
+          return done && holding;
+        },
+        { timeout: 30_000, interval: 50 },
       )
       .toBe(true);
     const killedAt = Date.now();

@@ -7,6 +7,7 @@ import {
   TransientSourceError,
 } from "../lib/http-source.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { insertSessionImports } from "./session-import-insert.ts";
 
 /** Rows written per INSERT: large enough to be fast, well under PostgreSQL's parameter limit. */
 const INSERT_BATCH_ROWS = 1000;
@@ -95,10 +96,7 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
     const flush = async () => {
       if (pending.length > 0) {
         const rows = pending.splice(0, pending.length);
-        const { count } = await db.sessionImport.createMany({
-          data: rows.map((row) => ({ ...row, companyId })),
-          skipDuplicates: true,
-        });
+        const count = await insertSessionImports(db, companyId, rows);
         counts.inserted += count;
         counts.duplicates += rows.length - count;
       }

@@ -1,0 +1,341 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { loadConfig } from "../lib/config.ts";
+import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import { createDatabase, type Database } from "../lib/db.ts";
+import { openSource } from "../lib/http-source.ts";
+import { createLogger } from "../lib/logger.ts";
+import { qualifiedName } from "../lib/schedulers.ts";
+import { startWorkers } from "../workers/runtime.ts";
+import {
+  type BenchContext,
+  benchEnv,
+  connectClient,
+  csvLine,
+  csvStream,
+  startCsvSource,
+  triggerAndTime,
+} from "./support.ts";
+
+const COMPANIES = 10;
+const UPSERT_SAMPLE_ROWS = 5_000;
+const UPSERT_MAX_MS = 120_000;
+const CANDIDATE_BATCH_ROWS = 5_000;
+
+const COPY_COLUMNS = [
+  "id",
+  "companyId",
+  "externalSessionId",
+  "startTimeRaw",
+  "endTimeRaw",
+  "ipAddress",
+  "countryCode",
+  "language",
+  "messagesSent",
+  "sentimentRaw",
+  "escalatedRaw",
+  "forwardedHrRaw",
+  "fullTranscriptUrl",
+  "avgResponseTimeSeconds",
+  "tokens",
+  "tokensEur",
+  "category",
+  "initialMessage",
+  "sourceLine",
+  "updatedAt",
+]
+  .map((c) => `"${c}"`)
+  .join(", ");
+
+/** The same generated rows as COPY CSV (id, companyId, the 16 columns, sourceLine, updatedAt). */
+function copyRows(companyId: string, prefix: string, rows: number): Readable {
+  const now = new Date().toISOString();
+  let i = 0;
+  return new Readable({
+    read() {
+      if (i >= rows) {
+        this.push(null);
+        return;
+      }
+      let chunk = "";
+      while (i < rows && chunk.length < 64 * 1024) {
+        const line = csvLine(prefix, i).slice(0, -1);
+        i += 1;
+        chunk += `${randomUUID()},${companyId},${line},${i},${now}\n`;
+      }
+      this.push(chunk);
+    },
+  });
+}
+
+const UNNEST_TYPES: [keyof SessionImportRow, string][] = [
+  ["externalSessionId", "text"],
+  ["startTimeRaw", "text"],
+  ["endTimeRaw", "text"],
+  ["ipAddress", "text"],
+  ["countryCode", "text"],
+  ["language", "text"],
+  ["messagesSent", "int4"],
+  ["sentimentRaw", "text"],
+  ["escalatedRaw", "text"],
+  ["forwardedHrRaw", "text"],
+  ["fullTranscriptUrl", "text"],
+  ["avgResponseTimeSeconds", "float8"],
+  ["tokens", "int4"],
+  ["tokensEur", "float8"],
+  ["category", "text"],
+  ["initialMessage", "text"],
+  ["sourceLine", "int4"],
+];
+const UNNEST_SQL = `INSERT INTO "SessionImport" ("id", "companyId", ${UNNEST_TYPES.map(([c]) => `"${c}"`).join(", ")}, "updatedAt")
+  SELECT gen_random_uuid(), $1::uuid, u.*, now()
+  FROM unnest(${UNNEST_TYPES.map(([, t], i) => `$${i + 2}::${t}[]`).join(", ")}) AS u
+  ON CONFLICT ("companyId", "externalSessionId") DO NOTHING`;
+
+/**
+ * Candidate for the activity's insert (NOT production code): one statement per batch with the
+ * columns as arrays (17 parameters whatever the batch size), through pg, bypassing Prisma's
+ * per-row query compilation. Returns the rows inserted (duplicates are skipped).
+ */
+async function unnestInsert(
+  client: pg.Client,
+  companyId: string,
+  rows: readonly SessionImportRow[],
+): Promise<number> {
+  const columns = UNNEST_TYPES.map(([column]) => rows.map((row) => row[column]));
+  const result = await client.query(UNNEST_SQL, [companyId, ...columns]);
+  return result.rowCount ?? 0;
+}
+
+async function seedCompanies(db: Database, urlFor: (prefix: string) => string) {
+  const companies = [];
+  for (let k = 0; k < COMPANIES; k++) {
+    companies.push(
+      await db.company.create({ data: { name: `Bench ${k}`, csvUrl: urlFor(`c${k}`) } }),
+    );
+  }
+  return companies;
+}
+
+export async function csvImportBench(ctx: BenchContext): Promise<void> {
+  const { services } = ctx;
+  const total = ctx.large ? 1_000_000 : 100_000;
+  const perCompany = total / COMPANIES;
+  const source = await startCsvSource();
+  try {
+    // ---- the platform: a triggered csv-import schedule with a real worker -------------------
+    const url = await services.freshDatabase("import");
+    const db = createDatabase(url, { poolSize: 10 });
+    const region = `b${randomBytes(3).toString("hex")}`;
+    const config = loadConfig(benchEnv(url, services.temporalAddress, region));
+    await seedCompanies(db, (prefix) => source.urlFor(prefix, perCompany));
+    const workers = await startWorkers({
+      config,
+      db,
+      log: createLogger("warn", "bench-worker"),
+      types: ["csv-import"],
+      workflowBundle: ctx.workflowBundle,
+    });
+    const temporal = await connectClient(services.temporalAddress);
+    let importMs: number;
+    let importStored = 0;
+    let importOutcome = "";
+    try {
+      ctx.log(
+        `csv-import: ${COMPANIES} companies x ${perCompany} rows, ${config.csvImport.maxConcurrent} at once`,
+      );
+      const lag = monitorEventLoopDelay({ resolution: 20 });
+      lag.enable();
+      const cpuBefore = process.cpuUsage();
+      const run = await triggerAndTime(
+        temporal.client,
+        db,
+        qualifiedName("csv-import", region),
+        ctx.large ? 900_000 : 300_000,
+      );
+      lag.disable();
+      const cpu = process.cpuUsage(cpuBefore);
+      ctx.log(
+        `  worker process during the run: event-loop delay p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms, max ${(lag.max / 1e6).toFixed(0)} ms; CPU user ${(cpu.user / 1e3).toFixed(0)} ms, system ${(cpu.system / 1e3).toFixed(0)} ms over ${run.ms} ms`,
+      );
+      const stored = await db.sessionImport.count();
+      if (stored === 0) throw new Error(`import run ${run.outcome} stored no rows`);
+      importMs = run.ms;
+      importStored = stored;
+      importOutcome = run.outcome;
+      if (run.outcome !== "SUCCEEDED" || stored !== total) {
+        ctx.log(`  WARNING: run ${run.outcome}, ${stored}/${total} rows stored`);
+      }
+    } finally {
+      await temporal.close();
+      await workers.shutdown();
+      await db.$disconnect();
+    }
+    const importRate = (importStored / importMs) * 1000;
+    ctx.log(`  scheduled import: ${importMs} ms, ${importRate.toFixed(0)} rows/s`);
+
+    // ---- breakdown: parsing only (no HTTP, no database) ------------------------------------
+    const parseStarted = performance.now();
+    let parsed = 0;
+    for await (const event of readSessionCsv(csvStream("p", total))) {
+      if (event.kind === "row") parsed += 1;
+    }
+    const parseMs = performance.now() - parseStarted;
+    if (parsed !== total) throw new Error(`parser returned ${parsed}/${total} rows`);
+    const parseRate = (total / parseMs) * 1000;
+    ctx.log(`  parse only: ${parseMs.toFixed(0)} ms, ${parseRate.toFixed(0)} rows/s`);
+
+    // ---- baseline (a): COPY FROM STDIN into a fresh database --------------------------------
+    const copyUrl = await services.freshDatabase("copy");
+    const copyDb = createDatabase(copyUrl, { poolSize: 2 });
+    const copyCompanies = await seedCompanies(copyDb, (prefix) => source.urlFor(prefix, 0));
+    await copyDb.$disconnect();
+    const client = new pg.Client({ connectionString: copyUrl });
+    await client.connect();
+    let copyMs: number;
+    try {
+      const started = performance.now();
+      for (const [k, company] of copyCompanies.entries()) {
+        const stream = client.query(
+          copyFrom(`COPY "SessionImport" (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)`),
+        );
+        await pipeline(copyRows(company.id, `c${k}`, perCompany), stream);
+      }
+      copyMs = performance.now() - started;
+      const { rows } = await client.query<{ n: string }>(
+        'SELECT count(*) AS n FROM "SessionImport"',
+      );
+      if (Number(rows[0]?.n) !== total) throw new Error(`COPY stored ${rows[0]?.n}/${total}`);
+    } finally {
+      await client.end();
+    }
+    const copyRate = (total / copyMs) * 1000;
+    ctx.log(`  COPY: ${copyMs.toFixed(0)} ms, ${copyRate.toFixed(0)} rows/s`);
+
+    // ---- baseline (b): the old system's row-by-row upsert, on a sample ----------------------
+    const upsertUrl = await services.freshDatabase("upsert");
+    const upsertDb = createDatabase(upsertUrl, { poolSize: 2 });
+    let upserted = 0;
+    let upsertMs: number;
+    try {
+      const [company] = await seedCompanies(upsertDb, (prefix) => source.urlFor(prefix, 0));
+      if (!company) throw new Error("no company");
+      const started = performance.now();
+      for await (const event of readSessionCsv(csvStream("c0", UPSERT_SAMPLE_ROWS))) {
+        if (event.kind !== "row") continue;
+        const row = { ...event.row, companyId: company.id };
+        await upsertDb.sessionImport.upsert({
+          where: {
+            companyId_externalSessionId: {
+              companyId: company.id,
+              externalSessionId: row.externalSessionId,
+            },
+          },
+          create: row,
+          update: row,
+        });
+        upserted += 1;
+        if (performance.now() - started > UPSERT_MAX_MS) break;
+      }
+      upsertMs = performance.now() - started;
+    } finally {
+      await upsertDb.$disconnect();
+    }
+    const upsertRate = (upserted / upsertMs) * 1000;
+    ctx.log(`  row-by-row upsert: ${upserted} rows, ${upsertRate.toFixed(0)} rows/s`);
+
+    // ---- candidate: same HTTP + parse path, pg unnest INSERT ... ON CONFLICT DO NOTHING -----
+    const candidateUrl = await services.freshDatabase("candidate");
+    const candidateDb = createDatabase(candidateUrl, { poolSize: 2 });
+    const candidateCompanies = await seedCompanies(candidateDb, (prefix) =>
+      source.urlFor(prefix, perCompany),
+    );
+    await candidateDb.$disconnect();
+    const candidateClient = new pg.Client({ connectionString: candidateUrl });
+    await candidateClient.connect();
+    let candidateMs: number;
+    try {
+      const started = performance.now();
+      let inserted = 0;
+      for (const company of candidateCompanies) {
+        const body = await openSource({
+          url: company.csvUrl,
+          timeoutMs: 300_000,
+          maxBytes: 4 * 1024 * 1024 * 1024,
+        });
+        let batch: SessionImportRow[] = [];
+        for await (const event of readSessionCsv(body.body)) {
+          if (event.kind !== "row") continue;
+          batch.push(event.row);
+          if (batch.length >= CANDIDATE_BATCH_ROWS) {
+            inserted += await unnestInsert(candidateClient, company.id, batch);
+            batch = [];
+          }
+        }
+        inserted += await unnestInsert(candidateClient, company.id, batch);
+      }
+      candidateMs = performance.now() - started;
+      if (inserted !== total) throw new Error(`candidate inserted ${inserted}/${total}`);
+    } finally {
+      await candidateClient.end();
+    }
+    const candidateRate = (total / candidateMs) * 1000;
+    ctx.log(
+      `  candidate (HTTP + parse + unnest INSERT, ${CANDIDATE_BATCH_ROWS}/batch, companies one after another): ${candidateMs.toFixed(0)} ms, ${candidateRate.toFixed(0)} rows/s`,
+    );
+
+    const note = `${COMPANIES} companies x ${perCompany} rows, trigger to SchedulerRun.finishedAt; run ${importOutcome}, ${importStored}/${total} rows stored`;
+    ctx.record({
+      bench: "csv-import",
+      metric: `scheduled import ${total} rows`,
+      value: importRate,
+      unit: "rows/s",
+      baseline: "COPY FROM STDIN",
+      baselineValue: copyRate,
+      ratio: importRate / copyRate,
+      target: ">= 0.5",
+      met: importRate / copyRate >= 0.5,
+      note,
+    });
+    ctx.record({
+      bench: "csv-import",
+      metric: `scheduled import ${total} rows`,
+      value: importRate,
+      unit: "rows/s",
+      baseline: `row-by-row upsert (${upserted} rows)`,
+      baselineValue: upsertRate,
+      ratio: importRate / upsertRate,
+      target: ">= 10",
+      met: importRate / upsertRate >= 10,
+      note,
+    });
+    ctx.record({
+      bench: "csv-import",
+      metric: `candidate: unnest INSERT, no Temporal ${total} rows`,
+      value: candidateRate,
+      unit: "rows/s",
+      baseline: "COPY FROM STDIN",
+      baselineValue: copyRate,
+      ratio: candidateRate / copyRate,
+      target: ">= 0.5",
+      met: candidateRate / copyRate >= 0.5,
+      note: `proposed insert path (bench code only): HTTP + readSessionCsv + pg INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING, ${CANDIDATE_BATCH_ROWS} rows/statement`,
+    });
+    ctx.record({
+      bench: "csv-import",
+      metric: `parse only (readSessionCsv) ${total} rows`,
+      value: parseRate,
+      unit: "rows/s",
+      baseline: "COPY FROM STDIN",
+      baselineValue: copyRate,
+      ratio: parseRate / copyRate,
+      note: "breakdown: CSV parsing alone, no HTTP, no database",
+    });
+  } finally {
+    await source.close();
+  }
+}

@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
+import { insertSessionImports } from "../activities/session-import-insert.ts";
 import { loadConfig } from "../lib/config.ts";
 import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
 import { createDatabase, type Database } from "../lib/db.ts";
@@ -70,45 +71,6 @@ function copyRows(companyId: string, prefix: string, rows: number): Readable {
       this.push(chunk);
     },
   });
-}
-
-const UNNEST_TYPES: [keyof SessionImportRow, string][] = [
-  ["externalSessionId", "text"],
-  ["startTimeRaw", "text"],
-  ["endTimeRaw", "text"],
-  ["ipAddress", "text"],
-  ["countryCode", "text"],
-  ["language", "text"],
-  ["messagesSent", "int4"],
-  ["sentimentRaw", "text"],
-  ["escalatedRaw", "text"],
-  ["forwardedHrRaw", "text"],
-  ["fullTranscriptUrl", "text"],
-  ["avgResponseTimeSeconds", "float8"],
-  ["tokens", "int4"],
-  ["tokensEur", "float8"],
-  ["category", "text"],
-  ["initialMessage", "text"],
-  ["sourceLine", "int4"],
-];
-const UNNEST_SQL = `INSERT INTO "SessionImport" ("id", "companyId", ${UNNEST_TYPES.map(([c]) => `"${c}"`).join(", ")}, "updatedAt")
-  SELECT gen_random_uuid(), $1::uuid, u.*, now()
-  FROM unnest(${UNNEST_TYPES.map(([, t], i) => `$${i + 2}::${t}[]`).join(", ")}) AS u
-  ON CONFLICT ("companyId", "externalSessionId") DO NOTHING`;
-
-/**
- * Candidate for the activity's insert (NOT production code): one statement per batch with the
- * columns as arrays (17 parameters whatever the batch size), through pg, bypassing Prisma's
- * per-row query compilation. Returns the rows inserted (duplicates are skipped).
- */
-async function unnestInsert(
-  client: pg.Client,
-  companyId: string,
-  rows: readonly SessionImportRow[],
-): Promise<number> {
-  const columns = UNNEST_TYPES.map(([column]) => rows.map((row) => row[column]));
-  const result = await client.query(UNNEST_SQL, [companyId, ...columns]);
-  return result.rowCount ?? 0;
 }
 
 async function seedCompanies(db: Database, urlFor: (prefix: string) => string) {
@@ -248,15 +210,12 @@ export async function csvImportBench(ctx: BenchContext): Promise<void> {
     const upsertRate = (upserted / upsertMs) * 1000;
     ctx.log(`  row-by-row upsert: ${upserted} rows, ${upsertRate.toFixed(0)} rows/s`);
 
-    // ---- candidate: same HTTP + parse path, pg unnest INSERT ... ON CONFLICT DO NOTHING -----
+    // ---- the activity's own read + insert path without Temporal (insertSessionImports) ------
     const candidateUrl = await services.freshDatabase("candidate");
     const candidateDb = createDatabase(candidateUrl, { poolSize: 2 });
     const candidateCompanies = await seedCompanies(candidateDb, (prefix) =>
       source.urlFor(prefix, perCompany),
     );
-    await candidateDb.$disconnect();
-    const candidateClient = new pg.Client({ connectionString: candidateUrl });
-    await candidateClient.connect();
     let candidateMs: number;
     try {
       const started = performance.now();
@@ -272,16 +231,16 @@ export async function csvImportBench(ctx: BenchContext): Promise<void> {
           if (event.kind !== "row") continue;
           batch.push(event.row);
           if (batch.length >= CANDIDATE_BATCH_ROWS) {
-            inserted += await unnestInsert(candidateClient, company.id, batch);
+            inserted += await insertSessionImports(candidateDb, company.id, batch);
             batch = [];
           }
         }
-        inserted += await unnestInsert(candidateClient, company.id, batch);
+        inserted += await insertSessionImports(candidateDb, company.id, batch);
       }
       candidateMs = performance.now() - started;
       if (inserted !== total) throw new Error(`candidate inserted ${inserted}/${total}`);
     } finally {
-      await candidateClient.end();
+      await candidateDb.$disconnect();
     }
     const candidateRate = (total / candidateMs) * 1000;
     ctx.log(

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
@@ -18,6 +18,7 @@ import {
   connectClient,
   csvLine,
   csvStream,
+  generatedStream,
   startCsvSource,
   triggerAndTime,
 } from "./support.ts";
@@ -55,22 +56,11 @@ const COPY_COLUMNS = [
 /** The same generated rows as COPY CSV (id, companyId, the 16 columns, sourceLine, updatedAt). */
 function copyRows(companyId: string, prefix: string, rows: number): Readable {
   const now = new Date().toISOString();
-  let i = 0;
-  return new Readable({
-    read() {
-      if (i >= rows) {
-        this.push(null);
-        return;
-      }
-      let chunk = "";
-      while (i < rows && chunk.length < 64 * 1024) {
-        const line = csvLine(prefix, i).slice(0, -1);
-        i += 1;
-        chunk += `${randomUUID()},${companyId},${line},${i},${now}\n`;
-      }
-      this.push(chunk);
-    },
-  });
+  // sourceLine is 1-based, as the importer numbers lines.
+  return generatedStream(
+    rows,
+    (i) => `${randomUUID()},${companyId},${csvLine(prefix, i).slice(0, -1)},${i + 1},${now}\n`,
+  );
 }
 
 async function seedCompanies(db: Database, urlFor: (prefix: string) => string) {

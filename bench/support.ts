@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
 import type { Database } from "../lib/db.ts";
 import { applyMigrations } from "../lib/migrations.ts";
+import { freePort } from "../scripts/services/ports.ts";
 import {
   createDatabase,
   databaseUrlFor,
@@ -21,18 +21,6 @@ import {
 
 /** Midnight on January 1st: runs happen only when the bench triggers them. */
 export const NEVER = "0 0 1 1 *";
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Services {
   runId: string;
@@ -132,8 +120,8 @@ export function csvLine(prefix: string, i: number): string {
   return `${prefix}-${i},30.04.2025 11:${minute}:48,30.04.2025 11:${minute}:59,10.0.${(i >> 8) & 255}.${i & 255},NL,english,${(i % 9) + 1},happy,no,no,https://example.test/t/${prefix}-${i}.txt,3.977,${6000 + (i % 1000)},0.0010,Greeting,"Good day, I have a question about my salary"\n`;
 }
 
-/** Rows start..end-1 of a company as a stream of ~64 KiB chunks, generated on the fly. */
-export function csvStream(prefix: string, rows: number): Readable {
+/** Lines 0..rows-1 from `line(i)` as a stream of ~64 KiB chunks, generated on the fly. */
+export function generatedStream(rows: number, line: (i: number) => string): Readable {
   let i = 0;
   return new Readable({
     read() {
@@ -142,10 +130,15 @@ export function csvStream(prefix: string, rows: number): Readable {
         return;
       }
       let chunk = "";
-      while (i < rows && chunk.length < 64 * 1024) chunk += csvLine(prefix, i++);
+      while (i < rows && chunk.length < 64 * 1024) chunk += line(i++);
       this.push(chunk);
     },
   });
+}
+
+/** A company's CSV rows, generated on the fly. */
+export function csvStream(prefix: string, rows: number): Readable {
+  return generatedStream(rows, (i) => csvLine(prefix, i));
 }
 
 export interface CsvSource {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CompanyImportResult } from "../activities/csv-import.ts";
+import { freePort } from "../scripts/services/ports.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
@@ -20,7 +21,6 @@ import {
   type TestHttpServer,
   type TestStack,
 } from "./support/harness.ts";
-import { freePort } from "./support/ports.ts";
 
 /**
  * Issue 6, section 2: hostile and broken CSV and transcript responses driven end to end through

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createLogger } from "../lib/logger.ts";
 import { applyMigrations } from "../lib/migrations.ts";
+import { freePort } from "../scripts/services/ports.ts";
 import {
   createDatabase,
   databaseUrlFor,
@@ -16,7 +17,6 @@ import {
   startTemporalDevServer,
 } from "../scripts/services/temporal.ts";
 import { bundleWorkflows } from "../workers/runtime.ts";
-import { freePort } from "./support/ports.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {

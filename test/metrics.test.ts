@@ -9,13 +9,13 @@ import {
   RUN_DURATION_BUCKETS,
 } from "../lib/metrics.ts";
 import { schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
+import { freePort } from "../scripts/services/ports.ts";
 import {
   startHttpServer,
   startTestStack,
   type TestHttpServer,
   type TestStack,
 } from "./support/harness.ts";
-import { freePort } from "./support/ports.ts";
 
 // ---------------------------------------------------------------------------------------------
 // A strict reader of the Prometheus text format (0.0.4), so the tests check the exposition too.

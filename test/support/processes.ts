@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { freePort } from "../../scripts/services/ports.ts";
 import { PROJECT_ROOT } from "../../scripts/services/temporal.ts";
-import { freePort } from "./ports.ts";
 
 /** A worker process started the way operators start one (`tsx workers/main.ts`). */
 export interface WorkerProcess {

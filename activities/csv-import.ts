@@ -126,6 +126,7 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
         credentials,
         timeoutMs,
         maxBytes: config.csvImport.maxBytes,
+        allowedHosts: config.fetchAllowedHosts,
         signal: ctx.cancellationSignal,
         accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
       });

@@ -215,6 +215,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
           : undefined,
       timeoutMs: config.importProcessing.transcriptTimeoutMs,
       maxBytes: config.importProcessing.transcriptMaxBytes,
+      allowedHosts: config.fetchAllowedHosts,
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });

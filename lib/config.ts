@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
+import type { HostRule } from "./http-source.ts";
 
 /** Thrown when the environment holds a value the platform cannot run with. */
 export class ConfigError extends Error {
@@ -163,6 +164,52 @@ const logLevel = optionalText.transform((value, ctx) => {
   return level as "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 });
 
+const HOST_ENTRY = /^(\*\.)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/;
+
+/**
+ * FETCH_ALLOWED_HOSTS: `host`, `host:port` or `*.domain[:port]`, comma-separated. Unset or empty
+ * allows any host; a value that names no host at all (",") is an error, not "any".
+ */
+const allowedHosts = optionalText.transform((value, ctx) => {
+  if (value === undefined) return [];
+  const entries = value
+    .split(",")
+    .map((entry) => entry.trim().toLowerCase())
+    .filter(Boolean);
+  const rules: HostRule[] = [];
+  const bad: string[] = [];
+  for (const entry of entries) {
+    const rule = hostRule(entry);
+    if (rule) rules.push(rule);
+    else bad.push(`"${entry}"`);
+  }
+  if (bad.length > 0 || rules.length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected comma-separated host names (example.com, example.com:8443 or *.example.com), got ${bad.length > 0 ? bad.join(", ") : `"${value}"`}`,
+    });
+    return z.NEVER;
+  }
+  return rules;
+});
+
+function hostRule(entry: string): HostRule | undefined {
+  const match = HOST_ENTRY.exec(entry);
+  const host = match?.[2];
+  if (!match || !host) return undefined;
+  const subdomains = match[1] !== undefined;
+  // A wildcard over an IP address means nothing: refuse it rather than guess.
+  if (subdomains && (host.startsWith("[") || /^[\d.]+$/.test(host))) return undefined;
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  if (port !== undefined && (port < 1 || port > 65_535)) return undefined;
+  try {
+    // Normalised as fetch will see it (IPv4 forms, IPv6 compression), so matching is exact.
+    return { host: new URL(`http://${host}`).hostname, subdomains, port };
+  } catch {
+    return undefined;
+  }
+}
+
 const MB = 1024 * 1024;
 
 const envSchema = z.object({
@@ -211,6 +258,7 @@ const envSchema = z.object({
   IMPORT_TIME_ZONE: timeZone("UTC"),
   TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
   TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
+  FETCH_ALLOWED_HOSTS: allowedHosts,
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
@@ -323,6 +371,8 @@ export interface Config {
     transcriptTimeoutMs: number;
     transcriptMaxBytes: number;
   };
+  /** Hosts CSV and transcript fetches may reach (FETCH_ALLOWED_HOSTS); empty: any host. */
+  fetchAllowedHosts: HostRule[];
   sessionProcessing: { interval: string; batchSize: number };
   batchProcessing: {
     interval: string;
@@ -401,6 +451,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       transcriptTimeoutMs: e.TRANSCRIPT_FETCH_TIMEOUT,
       transcriptMaxBytes: e.TRANSCRIPT_MAX_BYTES,
     },
+    fetchAllowedHosts: e.FETCH_ALLOWED_HOSTS,
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,
       batchSize: e.SESSION_PROCESSING_BATCH_SIZE,

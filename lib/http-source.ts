@@ -2,8 +2,9 @@ import { Readable, Transform, type TransformCallback } from "node:stream";
 
 /**
  * Fetching a company's files (CSV exports, transcripts) from URLs that the company controls:
- * http/https only, bounded redirects, credentials only to the origin they were configured for,
- * a time budget and a size cap. Errors say whether a retry can help.
+ * http/https only, only hosts on FETCH_ALLOWED_HOSTS (when set), bounded redirects, credentials
+ * only to the origin they were configured for, a time budget and a size cap. Errors say whether
+ * a retry can help.
  */
 
 export interface BasicCredentials {
@@ -21,6 +22,20 @@ export interface SourceRequest {
   /** Aborts the request early, e.g. when Temporal cancels the activity. */
   signal?: AbortSignal | undefined;
   accept?: string;
+  /** FETCH_ALLOWED_HOSTS: every hop (first URL and each redirect) must match one; empty: any. */
+  allowedHosts?: readonly HostRule[] | undefined;
+}
+
+/**
+ * One FETCH_ALLOWED_HOSTS entry (parsed in lib/config.ts). `host` is normalised the way WHATWG
+ * URL normalises a hostname, so comparing it with `URL.hostname` is exact.
+ */
+export interface HostRule {
+  host: string;
+  /** `*.example.com`: any subdomain of host, not host itself. */
+  subdomains: boolean;
+  /** Undefined: any port. */
+  port?: number | undefined;
 }
 
 /** A failure a retry will not fix (bad URL, 4xx, oversize body): fail fast and record it. */
@@ -67,6 +82,27 @@ export function checkSourceUrl(raw: string): URL {
   return url;
 }
 
+const DEFAULT_PORTS: Record<string, number> = { "http:": 80, "https:": 443 };
+
+/** Whether the URL's host (and port) is on the allow-list; an empty list allows any host. */
+export function hostAllowed(url: URL, rules: readonly HostRule[] | undefined): boolean {
+  if (!rules || rules.length === 0) return true;
+  // "example.com." is the same DNS name as "example.com"; without this it would just be refused.
+  const host = url.hostname.replace(/\.$/, "");
+  const port = url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol];
+  return rules.some(
+    (rule) =>
+      (rule.port === undefined || rule.port === port) &&
+      (rule.subdomains ? host.endsWith(`.${rule.host}`) : host === rule.host),
+  );
+}
+
+function checkAllowedHost(url: URL, rules: readonly HostRule[] | undefined, hop: number): void {
+  if (hostAllowed(url, rules)) return;
+  const reason = `host "${url.host}" is not in FETCH_ALLOWED_HOSTS`;
+  throw new PermanentSourceError(hop === 0 ? reason : `redirect refused: ${reason}`);
+}
+
 /** The URL without query string or credentials, safe for logs and error messages. */
 export function describeUrl(raw: string): string {
   try {
@@ -85,6 +121,8 @@ export async function openSource(request: SourceRequest): Promise<SourceResponse
   let url = checkSourceUrl(request.url);
 
   for (let hop = 0; ; hop++) {
+    // Checked before every request, so a redirect cannot lead to a host off the list.
+    checkAllowedHost(url, request.allowedHosts, hop);
     const headers: Record<string, string> = { accept: request.accept ?? "*/*" };
     // Credentials go only to the origin they were configured for, never to a redirect target.
     if (request.credentials && url.origin === origin) {
@@ -106,6 +144,10 @@ export async function openSource(request: SourceRequest): Promise<SourceResponse
       const next = new URL(response.headers.get("location") ?? "", url);
       if (!ALLOWED_PROTOCOLS.has(next.protocol)) {
         throw new PermanentSourceError(`redirect to a ${next.protocol} URL refused`);
+      }
+      // fetch would refuse it anyway, quoting the whole URL, credentials included, in its error.
+      if (next.username || next.password) {
+        throw new PermanentSourceError("redirect to a URL with embedded credentials refused");
       }
       url = next;
       continue;
@@ -162,7 +204,15 @@ function fetchFailure(error: unknown, request: SourceRequest, url: URL): Error {
     return new TransientSourceError("the request was cancelled");
   }
   const cause = err.cause?.code ?? err.cause?.message ?? err.message;
-  return new TransientSourceError(`request to ${url.host} failed: ${cause}`);
+  return new TransientSourceError(`request to ${url.host} failed: ${redactUrlCredentials(cause)}`);
+}
+
+/**
+ * Hides the user:password@ part of every URL in a message. Library errors quote URLs whole, and
+ * a message ends up in logs, the run table, the API and Temporal's history.
+ */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, "$1***@");
 }
 
 /** Passes bytes through until the limit, then fails the stream: an endless body cannot fill memory. */

@@ -13,6 +13,8 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? "info", na
         "csvPassword",
         "*.csvPassword",
         "*.*.csvPassword",
+        "csvUsername",
+        "*.csvUsername",
         "password",
         "*.password",
         "authorization",

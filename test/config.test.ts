@@ -137,6 +137,31 @@ describe("configuration", () => {
     ]);
   });
 
+  it("FETCH_ALLOWED_HOSTS: host, host:port and *.domain entries; a malformed one is named", () => {
+    expect(loadConfig({}).fetchAllowedHosts).toEqual([]);
+    expect(loadConfig({ FETCH_ALLOWED_HOSTS: " " }).fetchAllowedHosts).toEqual([]);
+    expect(
+      loadConfig({
+        FETCH_ALLOWED_HOSTS: "Exports.Example.com, *.cdn.example.com:8443,127.0.0.1:3101,[::1],",
+      }).fetchAllowedHosts,
+    ).toEqual([
+      { host: "exports.example.com", subdomains: false, port: undefined },
+      { host: "cdn.example.com", subdomains: true, port: 8443 },
+      { host: "127.0.0.1", subdomains: false, port: 3101 },
+      { host: "[::1]", subdomains: false, port: undefined },
+    ]);
+    const expected =
+      "FETCH_ALLOWED_HOSTS: expected comma-separated host names (example.com, example.com:8443 or *.example.com), got";
+    expect(problems({ FETCH_ALLOWED_HOSTS: "ok.example.com,https://evil.test/x" })).toEqual([
+      `${expected} "https://evil.test/x"`,
+    ]);
+    expect(problems({ FETCH_ALLOWED_HOSTS: "*,a.com:0,*.10.0.0.1,user@a.com" })).toEqual([
+      `${expected} "*", "a.com:0", "*.10.0.0.1", "user@a.com"`,
+    ]);
+    // A value naming no host is an error, not "any host".
+    expect(problems({ FETCH_ALLOWED_HOSTS: " , " })).toEqual([`${expected} ","`]);
+  });
+
   it("a worker started with a bad variable stops at once with a message naming it", async () => {
     const failure = await run("npx", ["tsx", "workers/main.ts", "--scheduler=csv-import"], {
       env: {

@@ -2,9 +2,9 @@
 #
 # One image for every role: the API (`npm run api`), a worker per scheduler type
 # (`npm run scheduler:<type>`), the migration job (`npm run db:migrate`) and the single-process
-# platform (`npm start`, the default). There is no build step: tsx runs the TypeScript sources,
-# so the image holds the production dependencies (tsx and prisma among them), the generated
-# Prisma client and the sources the entry points import.
+# platform (`npm start`, the default). tsx runs the TypeScript sources, so the image holds the
+# production dependencies (tsx and prisma among them), the generated Prisma client, the sources
+# the entry points import and the workflow bundle (the one build step).
 #
 #   docker build -t livedash-scheduler .
 #
@@ -37,6 +37,16 @@ RUN cd node_modules/@temporalio/core-bridge/releases \
   && test -f "$keep/index.node" \
   && find . -mindepth 1 -maxdepth 1 -type d ! -name "$keep" -exec rm -rf {} +
 
+# --- workflows: the workflow bundle, built once here instead of by webpack in every worker -----
+FROM deps AS workflows
+COPY tsconfig.json ./
+COPY lib ./lib
+COPY workflows ./workflows
+COPY activities ./activities
+COPY workers ./workers
+COPY scripts/build-workflows.ts ./scripts/
+RUN node --import tsx scripts/build-workflows.ts && test -f .build/workflow-bundle.js
+
 # --- runtime ----------------------------------------------------------------------------------
 FROM base AS runtime
 # NPM_CONFIG_SCRIPT_SHELL: npm runs scripts with `sh -c`, and dash stays between npm and the
@@ -61,7 +71,9 @@ COPY api ./api
 COPY workers ./workers
 COPY workflows ./workflows
 COPY activities ./activities
-COPY scripts/start.ts scripts/db-migrate.ts ./scripts/
+COPY scripts/start.ts scripts/db-migrate.ts scripts/build-workflows.ts ./scripts/
+# Workers load this file when it matches the sources above (they compare a fingerprint).
+COPY --from=workflows /app/.build ./.build
 
 # Files stay owned by root and read-only to the app; `node` (uid 1000) is the image's own
 # unprivileged user. Kubernetes manifests repeat the uid numerically for runAsNonRoot.

@@ -1,13 +1,6 @@
-import { fileURLToPath } from "node:url";
 import { Client } from "@temporalio/client";
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from "@temporalio/common";
-import {
-  bundleWorkflowCode,
-  NativeConnection,
-  Runtime,
-  Worker,
-  type WorkerOptions,
-} from "@temporalio/worker";
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from "@temporalio/worker";
 import type OpenAI from "openai";
 import { createActivities } from "../activities/index.ts";
 import type { Config } from "../lib/config.ts";
@@ -17,8 +10,9 @@ import { createOpenAIClient } from "../lib/openai.ts";
 import { definitionsForWorker, taskQueueFor, type WorkerType } from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { temporalAddress } from "../lib/temporal.ts";
+import { loadWorkflowBundle } from "./workflow-bundle.ts";
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL("../workflows/index.ts", import.meta.url));
+export { bundleWorkflows } from "./workflow-bundle.ts";
 
 const PINO_LEVEL = {
   TRACE: "trace",
@@ -51,10 +45,15 @@ function installRuntime(log: Logger, metricsPort: number | undefined): void {
   try {
     Runtime.install({
       logger: sdkLogger(log),
-      // The SDK's own metrics (task latencies, slots, polls) on their own Prometheus endpoint.
-      ...(metricsPort
-        ? {
-            telemetryOptions: {
+      // Each entry point handles its signals (lib/main.ts) and shuts the workers down itself.
+      shutdownSignals: [],
+      telemetryOptions: {
+        // The SDK core's own warnings (e.g. polls failing while Temporal is unreachable) as
+        // JSON lines through our logger, not as coloured text on stderr.
+        logging: { filter: { core: "WARN", other: "ERROR" }, forward: {} },
+        // The SDK's own metrics (task latencies, slots, polls) on their own Prometheus endpoint.
+        ...(metricsPort
+          ? {
               metrics: {
                 prometheus: {
                   bindAddress: `0.0.0.0:${metricsPort}`,
@@ -63,23 +62,13 @@ function installRuntime(log: Logger, metricsPort: number | undefined): void {
                   useSecondsForDurations: true,
                 },
               },
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
     });
   } catch {
     // Already installed by someone else in this process (e.g. a test harness): keep theirs.
   }
-}
-
-/** Bundles the workflow code once; every worker of this process shares the bundle. */
-export async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
-  const quiet = sdkLogger(log.child({ component: "workflow-bundler" }));
-  // webpack's build report arrives at INFO; keep it out of the service log.
-  return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { ...quiet, info: () => undefined },
-  });
 }
 
 export interface StartWorkersOptions {
@@ -87,7 +76,7 @@ export interface StartWorkersOptions {
   db: Database;
   log: Logger;
   types: readonly WorkerType[];
-  /** Pre-built workflow code (tests bundle once per run); otherwise bundled here, once. */
+  /** Workflow code bundled by the caller (tests bundle once per run); else the prebuilt file. */
   workflowBundle?: WorkerOptions["workflowBundle"];
   /** OpenAI client for the analysis activities (default: from configuration). */
   openai?: OpenAI;
@@ -117,7 +106,7 @@ const MAX_RESTART_DELAY_MS = 60_000;
 export async function startWorkers(options: StartWorkersOptions): Promise<RunningWorkers> {
   const { config, db, log, types } = options;
   installRuntime(log, config.scheduler.metricsPort);
-  const workflowBundle = options.workflowBundle ?? (await bundleWorkflows(log));
+  const workflowBundle = options.workflowBundle ?? (await loadWorkflowBundle(log));
   const connection = await NativeConnection.connect({ address: temporalAddress(config) });
   const activities = createActivities({
     db,

@@ -1,0 +1,122 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Logger as TemporalLogger } from "@temporalio/common";
+import type { WorkerOptions } from "@temporalio/worker";
+import type { Logger } from "../lib/logger.ts";
+
+/**
+ * Workflow code is bundled with webpack before a worker can run it. Doing that inside the worker
+ * costs ~150 MB of resident memory that stays with the process for its whole life, so the bundle
+ * is built once (at image build time, or by a short-lived child process on first start) and
+ * workers load the finished file. A fingerprint of the sources says whether a file is current.
+ */
+
+const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const WORKFLOWS_PATH = join(PROJECT_ROOT, "workflows", "index.ts");
+export const WORKFLOW_BUNDLE_FILE = join(PROJECT_ROOT, ".build", "workflow-bundle.js");
+const MANIFEST_FILE = `${WORKFLOW_BUNDLE_FILE}.json`;
+const BUILD_SCRIPT = join(PROJECT_ROOT, "scripts", "build-workflows.ts");
+// Workflow code imports from these (types included); any change in them may change the bundle.
+const SOURCE_DIRS = ["workflows", "lib", "activities"];
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith(".ts"))
+    .map((e) => join(e.parentPath, e.name))
+    .filter((path) => !path.includes(`${join("lib", "generated")}`))
+    .sort();
+}
+
+/** sha256 over the workflow sources and the installed @temporalio/workflow version. */
+export async function sourceFingerprint(): Promise<string> {
+  const hash = createHash("sha256");
+  const sdk = JSON.parse(
+    await readFile(
+      join(PROJECT_ROOT, "node_modules", "@temporalio", "workflow", "package.json"),
+      "utf8",
+    ),
+  ) as { version: string };
+  hash.update(`@temporalio/workflow@${sdk.version}\n`);
+  for (const dir of SOURCE_DIRS) {
+    for (const file of await sourceFiles(join(PROJECT_ROOT, dir))) {
+      hash.update(`${relative(PROJECT_ROOT, file)}\n`);
+      hash.update(await readFile(file));
+    }
+  }
+  return hash.digest("hex");
+}
+
+/** Bundles the workflow code in this process (webpack; the memory stays with the process). */
+export async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
+  const { bundleWorkflowCode } = await import("@temporalio/worker");
+  const sdk = log.child({ source: "temporal-sdk", component: "workflow-bundler" });
+  // webpack's build report arrives at INFO; keep it out of the service log.
+  const logger: TemporalLogger = {
+    log: (level, message, meta) => sdk.debug({ level, ...meta }, message),
+    trace: () => undefined,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message, meta) => sdk.warn(meta ?? {}, message),
+    error: (message, meta) => sdk.error(meta ?? {}, message),
+  };
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
+}
+
+/** Builds the bundle file and its manifest; written to temporary names then renamed, so
+ * concurrent builders and readers never see half a file. */
+export async function writeWorkflowBundle(log: Logger): Promise<string> {
+  const fingerprint = await sourceFingerprint();
+  const { code } = await bundleWorkflows(log);
+  await mkdir(dirname(WORKFLOW_BUNDLE_FILE), { recursive: true });
+  const suffix = `.${process.pid}.tmp`;
+  await writeFile(`${WORKFLOW_BUNDLE_FILE}${suffix}`, code);
+  await rename(`${WORKFLOW_BUNDLE_FILE}${suffix}`, WORKFLOW_BUNDLE_FILE);
+  await writeFile(`${MANIFEST_FILE}${suffix}`, JSON.stringify({ fingerprint }));
+  await rename(`${MANIFEST_FILE}${suffix}`, MANIFEST_FILE);
+  return WORKFLOW_BUNDLE_FILE;
+}
+
+async function bundleIsCurrent(): Promise<boolean> {
+  try {
+    const manifest = JSON.parse(await readFile(MANIFEST_FILE, "utf8")) as { fingerprint?: string };
+    return manifest.fingerprint === (await sourceFingerprint());
+  } catch {
+    return false;
+  }
+}
+
+function runBuilder(log: Logger): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", BUILD_SCRIPT], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    child.once("error", (error) => {
+      log.warn({ err: error }, "workflow bundle builder did not start");
+      resolve(false);
+    });
+    child.once("exit", (code) => resolve(code === 0));
+  });
+}
+
+/**
+ * The workflow bundle for this process's workers: the prebuilt file when it matches the
+ * sources, else one built now by a child process; in-process bundling only as the last resort
+ * (e.g. a read-only filesystem whose image was built without `npm run build:workflows`).
+ */
+export async function loadWorkflowBundle(log: Logger): Promise<WorkerOptions["workflowBundle"]> {
+  if (await bundleIsCurrent()) return { codePath: WORKFLOW_BUNDLE_FILE };
+  const started = Date.now();
+  log.info("workflow bundle missing or out of date; building it in a child process");
+  if ((await runBuilder(log)) && (await bundleIsCurrent())) {
+    log.info({ ms: Date.now() - started }, "workflow bundle built");
+    return { codePath: WORKFLOW_BUNDLE_FILE };
+  }
+  log.warn("could not write the workflow bundle file; bundling inside this process");
+  return bundleWorkflows(log);
+}

@@ -93,12 +93,14 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
 
     // What is committed so far; heartbeats carry only this, never rows still in memory.
     let committed: ImportProgress = { recordsDone: skipUntil, counts: structuredClone(counts) };
+    // Rows leave `pending` only once their insert succeeded: after a failed insert, the
+    // committed mark must stay behind them, or a retry would skip rows that were never written.
     const flush = async () => {
       if (pending.length > 0) {
-        const rows = pending.splice(0, pending.length);
-        const count = await insertSessionImports(db, companyId, rows);
+        const count = await insertSessionImports(db, companyId, pending);
         counts.inserted += count;
-        counts.duplicates += rows.length - count;
+        counts.duplicates += pending.length - count;
+        pending.length = 0;
       }
       committed = { recordsDone: recordsSeen, counts: structuredClone(counts) };
       ctx.heartbeat(committed);

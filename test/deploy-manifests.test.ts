@@ -1181,6 +1181,7 @@ describe("probe routes exist on the real processes", () => {
       workers: {
         taskQueues: [],
         status: () => ({}),
+        dependencies: () => ({}),
         done: Promise.resolve(),
         shutdown: async () => undefined,
       },

@@ -4,7 +4,7 @@ import type { RunningWorkers } from "./runtime.ts";
 
 /**
  * Probes of a worker process for orchestrators: /livez (the process answers) and /readyz
- * (every worker of this process polling, and shutdown not begun).
+ * (every worker of this process polling, Temporal and PostgreSQL reachable, shutdown not begun).
  */
 export async function startWorkerHealthServer(options: {
   port: number;
@@ -21,12 +21,16 @@ export async function startWorkerHealthServer(options: {
     if (path === "/livez") return reply(200, { status: "ok" });
     if (path === "/readyz") {
       const workers = options.workers.status();
+      const dependencies = options.workers.dependencies();
       const ready =
-        !options.stopping() && Object.values(workers).every((w) => w.status === "RUNNING");
+        !options.stopping() &&
+        Object.values(workers).every((w) => w.status === "RUNNING") &&
+        Object.values(dependencies).every((d) => d.ok);
       return reply(ready ? 200 : 503, {
         status: ready ? "ready" : "not ready",
         stopping: options.stopping(),
         workers,
+        dependencies,
       });
     }
     reply(404, { error: { code: "not_found", message: `no route for ${path}` } });

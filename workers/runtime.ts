@@ -10,6 +10,7 @@ import { createOpenAIClient } from "../lib/openai.ts";
 import { definitionsForWorker, taskQueueFor, type WorkerType } from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { temporalAddress } from "../lib/temporal.ts";
+import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
 import { loadWorkflowBundle } from "./workflow-bundle.ts";
 
 export { bundleWorkflows } from "./workflow-bundle.ts";
@@ -90,6 +91,8 @@ export interface RunningWorkers {
   taskQueues: { type: WorkerType; taskQueue: string }[];
   /** Each worker type's current state in this process (RESTARTING while backing off). */
   status(): Record<string, { status: WorkerStatus; restarts: number; lastError?: string }>;
+  /** Whether Temporal and PostgreSQL answered this process's last probe (every 5 s). */
+  dependencies(): Record<string, DependencyState>;
   /** Resolves when every worker has stopped; rejects if one fails and auto-restart is off. */
   done: Promise<void>;
   /** Stops polling, lets in-flight activities finish within the grace period, then closes. */
@@ -211,11 +214,22 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     states.set(type, { status: "STOPPED", restarts: states.get(type)?.restarts ?? restarts });
   };
   const done = Promise.all(types.map(supervise)).then(() => undefined);
+  const monitor = startDependencyMonitor({
+    log,
+    checks: {
+      temporal: () =>
+        connection.withDeadline(Date.now() + 3_000, () =>
+          connection.workflowService.getSystemInfo({}),
+        ),
+      database: () => db.$queryRaw`SELECT 1`,
+    },
+  });
 
   let closing: Promise<void> | undefined;
   const shutdown = () => {
     closing ??= (async () => {
       stopping = true;
+      monitor.stop();
       for (const wake of wakeUps) wake();
       for (const worker of current.values()) {
         if (worker.getState() === "RUNNING") worker.shutdown();
@@ -228,6 +242,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   return {
     taskQueues: types.map((type) => ({ type, taskQueue: taskQueueFor(type, config) })),
     status: () => Object.fromEntries(states),
+    dependencies: monitor.status,
     done,
     shutdown,
   };

@@ -70,26 +70,33 @@ export async function applyAnalysisAnswer(
   const now = new Date();
 
   if (!parsed.ok) {
-    await db.$transaction([
-      db.aIProcessingRequest.update({
-        where: { id: request.id },
+    const reason = parsed.reason;
+    return db.$transaction(async (tx) => {
+      // Guarded like the success path: a late failure never overwrites a result another
+      // attempt (or a concurrent apply) already recorded.
+      const claimed = await tx.aIProcessingRequest.updateMany({
+        where: {
+          id: request.id,
+          processingStatus: { notIn: ["PROCESSING_COMPLETE", "PROCESSING_FAILED"] },
+        },
         data: {
           ...tokenFields,
           success: false,
-          errorMessage: parsed.reason,
+          errorMessage: reason,
           processingStatus: "PROCESSING_FAILED",
           completedAt: now,
         },
-      }),
-      db.sessionProcessingStatus.updateMany({
+      });
+      if (claimed.count === 0) return "already-done" as const;
+      await tx.sessionProcessingStatus.updateMany({
         where: {
           sessionId: request.sessionId,
           stage: { in: ["AI_ANALYSIS", "QUESTION_EXTRACTION"] },
         },
-        data: { status: "FAILED", errorMessage: parsed.reason, completedAt: now },
-      }),
-    ]);
-    return "failed";
+        data: { status: "FAILED", errorMessage: reason, completedAt: now },
+      });
+      return "failed" as const;
+    });
   }
 
   const { analysis } = parsed;

@@ -10,6 +10,8 @@ export function createOpenAIClient(config: Config): OpenAI {
     ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
     // The SDK retries 408/409/429/5xx honouring retry-after; Temporal retries on top, bounded.
     maxRetries: 2,
-    timeout: 120_000,
+    // Three tries of 90 s (plus backoff) fit in the direct-analysis activity's 5 minutes, so the
+    // SDK gives up, with its own error, before Temporal times the attempt out.
+    timeout: 90_000,
   });
 }

@@ -4,7 +4,8 @@
  * database per bench. Every figure is compared with a baseline measured in the same run.
  *
  *   npm run bench                      # all
- *   npm run bench:csv-import           # one (also: bench:memory, bench:orchestration)
+ *   npm run bench:csv-import           # one (also: bench:memory, bench:orchestration,
+ *                                      #   bench:analysis, bench:scaling)
  *   BENCH_LARGE=1 npm run bench        # 1M rows where the bench has a large size
  *
  * Prints a table and writes bench/results/<timestamp>.json.
@@ -16,15 +17,19 @@ import { join } from "node:path";
 import { createLogger } from "../lib/logger.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
 import { bundleWorkflows } from "../workers/runtime.ts";
+import { analysisBench } from "./analysis.ts";
 import { csvImportBench } from "./csv-import.ts";
 import { memoryBench } from "./memory.ts";
 import { orchestrationBench } from "./orchestration.ts";
+import { scalingBench } from "./scaling.ts";
 import { type BenchContext, type ResultRow, startServices } from "./support.ts";
 
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {
   "csv-import": csvImportBench,
   memory: memoryBench,
   orchestration: orchestrationBench,
+  analysis: analysisBench,
+  scaling: scalingBench,
 };
 /** The whole suite must stay well under 15 minutes; a bench past this is abandoned. */
 const SUITE_BUDGET_MS = 14 * 60_000;
@@ -46,6 +51,10 @@ const fmt = (value: number | undefined, digits = 0) =>
     ? ""
     : value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 
+/** One decimal for milliseconds and for small rates, where a whole number hides the difference. */
+const digits = (unit: string, value: number | undefined) =>
+  unit === "ms" || (unit.endsWith("/s") && Math.abs(value ?? 0) < 100) ? 1 : 0;
+
 function table(rows: readonly ResultRow[]): string {
   const header = [
     "bench",
@@ -61,10 +70,10 @@ function table(rows: readonly ResultRow[]): string {
   const body = rows.map((r) => [
     r.bench,
     r.metric,
-    fmt(r.value, r.unit === "ms" ? 1 : 0),
+    fmt(r.value, digits(r.unit, r.value)),
     r.unit,
     r.baseline ?? "",
-    fmt(r.baselineValue, r.unit === "ms" ? 1 : 0),
+    fmt(r.baselineValue, digits(r.unit, r.baselineValue)),
     r.ratio === undefined ? "" : `${fmt(r.ratio, 2)}x`,
     r.target ?? "",
     r.met === undefined ? "" : r.met ? "yes" : "NO",

@@ -148,39 +148,90 @@ export interface CsvSource {
   close(): Promise<void>;
 }
 
-/** Loopback HTTP server streaming generated CSV (GET /csv/<prefix>/<rows>), in a child process. */
-export async function startCsvSource(): Promise<CsvSource> {
-  const child = spawn(process.execPath, ["--import", "tsx", join("bench", "csv-source.ts")], {
+/** A helper server in a child process: `node --import tsx <script> <args>`. */
+export interface ChildService {
+  /** What the child printed first (its URL, parsed by the caller). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a script that prints its URL on its first stdout line and stops on stdin EOF or
+ * SIGTERM. A child of its own, so its work does not compete with the bench's event loop.
+ */
+export async function startChildService(
+  script: string,
+  args: readonly string[],
+  parseUrl: (firstLine: string) => string | undefined,
+): Promise<ChildService> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: PROJECT_ROOT,
     stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error("CSV source did not start in 30 s")), 30_000);
-    child.stdout?.on("data", (data: Buffer) => {
+    const timer = setTimeout(() => reject(new Error(`${script} did not start in 30 s`)), 30_000);
+    const onData = (data: Buffer) => {
       out += data.toString("utf8");
-      const line = out.split("\n")[0];
-      if (out.includes("\n") && line) {
-        clearTimeout(timer);
-        resolve(line.trim());
-      }
-    });
+      if (!out.includes("\n")) return;
+      // Later output is read and dropped, so the pipe never fills up.
+      child.stdout?.off("data", onData);
+      child.stdout?.resume();
+      clearTimeout(timer);
+      const parsed = parseUrl(out.split("\n")[0]?.trim() ?? "");
+      if (parsed) resolve(parsed);
+      else reject(new Error(`${script} printed no URL: ${out.slice(0, 200)}`));
+    };
+    child.stdout?.on("data", onData);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`CSV source exited with code ${code}`));
+      reject(new Error(`${script} exited with code ${code}`));
     });
+  }).catch(async (error: unknown) => {
+    child.kill("SIGKILL");
+    await exited;
+    throw error;
   });
   return {
     url,
-    urlFor: (prefix, rows) => `${url}/csv/${prefix}/${rows}`,
     close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.stdin?.end();
+      child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+/** Loopback HTTP server streaming generated CSV (GET /csv/<prefix>/<rows>), in a child process. */
+export async function startCsvSource(): Promise<CsvSource> {
+  const service = await startChildService(join("bench", "csv-source.ts"), [], (line) => line);
+  return {
+    url: service.url,
+    urlFor: (prefix, rows) => `${service.url}/csv/${prefix}/${rows}`,
+    close: service.close,
+  };
+}
+
+/**
+ * The OpenAI stand-in as operators run it (`openai-stand-in/main.ts`), in a child process on a
+ * free port; returns its base URL (ending in /v1).
+ */
+export function startOpenAIStandInProcess(options: {
+  latencyMs: number;
+  /** validating, in_progress, finalizing durations of a batch. */
+  batchMs?: readonly [number, number, number];
+}): Promise<ChildService> {
+  const args = ["--port", "0", "--latency-ms", String(options.latencyMs)];
+  if (options.batchMs) args.push("--batch-ms", options.batchMs.join(","));
+  return startChildService(
+    join("openai-stand-in", "main.ts"),
+    args,
+    (line) => /(http:\/\/\S+\/v1)/.exec(line)?.[1],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -201,6 +252,11 @@ export interface TimedRun {
   ms: number;
   outcome: string;
   counts: unknown;
+  /** The run's own record (SchedulerRun.startedAt, finishedAt, workflow and run id). */
+  startedAt: Date;
+  finishedAt: Date;
+  workflowId: string;
+  runId: string;
 }
 
 /**
@@ -241,6 +297,10 @@ export async function triggerAndTime(
         ms: run.finishedAt.getTime() - triggeredAt,
         outcome: run.outcome,
         counts: run.counts,
+        startedAt: run.startedAt,
+        finishedAt: run.finishedAt,
+        workflowId: run.workflowId,
+        runId: run.runId,
       };
     }
     if (Date.now() > deadline) throw new Error(`${scheduleId}: no finished run in ${timeoutMs} ms`);
@@ -248,11 +308,201 @@ export async function triggerAndTime(
   }
 }
 
+/** One activity execution of a workflow run, as its Temporal history records it. */
+export interface ActivityExecution {
+  identity: string;
+  attempt: number;
+  /** Why the previous attempt failed (retried executions only). */
+  lastFailure?: string;
+  scheduledAt: number;
+  startedAt: number;
+  closedAt: number;
+}
+
+/** The executions of `activityType` in a run's history (times in ms since the epoch). */
+export async function activityExecutions(
+  client: Client,
+  workflowId: string,
+  runId: string,
+  activityType: string,
+): Promise<ActivityExecution[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const ms = (time: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(time?.seconds ?? 0) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const started = new Map<
+    string,
+    { identity: string; attempt: number; lastFailure?: string; at: number }
+  >();
+  const executions: ActivityExecution[] = [];
+  for (const event of history.events ?? []) {
+    const id = String(event.eventId);
+    const at = ms(event.eventTime);
+    const attrs = event.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(id, { type: attrs.activityType?.name ?? "", at });
+    const start = event.activityTaskStartedEventAttributes;
+    if (start) {
+      started.set(id, {
+        identity: start.identity ?? "",
+        attempt: start.attempt ?? 1,
+        ...(start.lastFailure?.message ? { lastFailure: start.lastFailure.message } : {}),
+        at,
+      });
+    }
+    const closed =
+      event.activityTaskCompletedEventAttributes ??
+      event.activityTaskFailedEventAttributes ??
+      event.activityTaskTimedOutEventAttributes;
+    if (closed) {
+      const task = scheduled.get(String(closed.scheduledEventId));
+      const run = started.get(String(closed.startedEventId));
+      if (task?.type === activityType && run) {
+        executions.push({ ...run, scheduledAt: task.at, startedAt: run.at, closedAt: at });
+      }
+    }
+  }
+  return executions;
+}
+
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index] ?? Number.NaN;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Analysis backlog
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Seeds `sessions` sessions as import processing leaves them: import PROCESSED, four messages
+ * (half the sessions ask a question of their own, half one of four common ones), stage rows
+ * with the transcript final and AI_ANALYSIS pending. Ids derive from `prefix` (md5), so two
+ * databases seeded alike hold the same ids. With `requests`, each session also has its
+ * AIProcessingRequest (id md5(prefix-request-i)) as session processing in batch mode leaves it,
+ * AI_ANALYSIS IN_PROGRESS. Set-based SQL: 20,000 sessions take seconds, not minutes.
+ */
+export async function seedAnalysisBacklog(
+  db: Database,
+  options: {
+    companyId: string;
+    sessions: number;
+    prefix: string;
+    requests?: "PENDING_BATCHING" | "BATCHING_IN_PROGRESS";
+  },
+): Promise<void> {
+  const { companyId, sessions: n, prefix: p } = options;
+  const queued = options.requests !== undefined;
+  await db.$executeRaw`
+    INSERT INTO "SessionImport" (id, "companyId", "externalSessionId", "startTimeRaw", "endTimeRaw",
+                                 status, "processedAt", "updatedAt")
+    SELECT md5(${p}::text || '-import-' || i)::uuid, ${companyId}::uuid, ${p}::text || '-' || i,
+           '01.05.2025 10:00:00', '01.05.2025 10:05:00', 'PROCESSED', now(), now()
+    FROM generate_series(0, ${n}::int - 1) AS i`;
+  await db.$executeRaw`
+    INSERT INTO "Session" (id, "companyId", "importId", "startTime", "endTime", "messagesSent", "updatedAt")
+    SELECT md5(${p}::text || '-session-' || i)::uuid, ${companyId}::uuid,
+           md5(${p}::text || '-import-' || i)::uuid,
+           timestamp '2025-05-01 10:00:00', timestamp '2025-05-01 10:05:00', 4, now()
+    FROM generate_series(0, ${n}::int - 1) AS i`;
+  await db.$executeRaw`
+    INSERT INTO "Message" (id, "sessionId", role, content, "order")
+    SELECT md5(${p}::text || '-message-' || i || '-' || o)::uuid,
+           md5(${p}::text || '-session-' || i)::uuid,
+           CASE WHEN o = 2 THEN 'assistant' ELSE 'user' END,
+           CASE o
+             WHEN 0 THEN (ARRAY['Hello, I have a question.', 'Good morning!', 'Hi there',
+                                'Hallo, ik heb een vraag.'])[1 + i % 4]
+             WHEN 1 THEN CASE WHEN i % 2 = 0
+               THEN 'Case ' || i || ': how many vacation days do I have left?'
+               ELSE (ARRAY['How do I report sick leave?', 'When is my salary paid this month?',
+                           'Where can I get a new staff pass?', 'Can I swap my shift on Friday?'])[1 + (i / 2) % 4]
+             END
+             WHEN 2 THEN 'Let me check that for you.'
+             ELSE 'Thanks, that is helpful!'
+           END,
+           o
+    FROM generate_series(0, ${n}::int - 1) AS i CROSS JOIN generate_series(0, 3) AS o`;
+  await db.$executeRaw`
+    INSERT INTO "SessionProcessingStatus" (id, "sessionId", stage, status, "startedAt", "completedAt", "updatedAt")
+    SELECT md5(${p}::text || '-stage-' || i || '-' || st)::uuid,
+           md5(${p}::text || '-session-' || i)::uuid,
+           st::"ProcessingStage",
+           (CASE
+              WHEN st = 'AI_ANALYSIS' AND ${queued} THEN 'IN_PROGRESS'
+              WHEN st IN ('AI_ANALYSIS', 'QUESTION_EXTRACTION') THEN 'PENDING'
+              ELSE 'COMPLETED'
+            END)::"ProcessingStatus",
+           CASE WHEN st IN ('AI_ANALYSIS', 'QUESTION_EXTRACTION') AND NOT ${queued} THEN NULL ELSE now() END,
+           CASE WHEN st IN ('AI_ANALYSIS', 'QUESTION_EXTRACTION') THEN NULL ELSE now() END,
+           now()
+    FROM generate_series(0, ${n}::int - 1) AS i
+    CROSS JOIN unnest(ARRAY['CSV_IMPORT', 'TRANSCRIPT_FETCH', 'SESSION_CREATION', 'AI_ANALYSIS',
+                            'QUESTION_EXTRACTION']) AS st`;
+  if (options.requests) {
+    await db.$executeRaw`
+      INSERT INTO "AIProcessingRequest" (id, "sessionId", "companyId", model, "processingStatus")
+      SELECT md5(${p}::text || '-request-' || i)::uuid, md5(${p}::text || '-session-' || i)::uuid,
+             ${companyId}::uuid, 'gpt-4o-mini', ${options.requests}::text::"AIRequestStatus"
+      FROM generate_series(0, ${n}::int - 1) AS i`;
+  }
+}
+
+/** What the database says about one company's analysis: row counts and time stamps. */
+export interface AnalysisFigures {
+  sessions: number;
+  /** AIProcessingRequest rows, and the distinct sessions they belong to. */
+  requests: number;
+  requestedSessions: number;
+  completed: number;
+  failed: number;
+  /** Sessions whose AI_ANALYSIS stage is COMPLETED. */
+  completedStages: number;
+  sessionQuestions: number;
+  firstRequestedAt: Date | null;
+  firstCompletedAt: Date | null;
+  lastCompletedAt: Date | null;
+}
+
+export async function analysisFigures(db: Database, companyId: string): Promise<AnalysisFigures> {
+  const [requests] = await db.$queryRaw<
+    {
+      requests: number;
+      requestedSessions: number;
+      completed: number;
+      failed: number;
+      firstRequestedAt: Date | null;
+      firstCompletedAt: Date | null;
+      lastCompletedAt: Date | null;
+    }[]
+  >`
+    SELECT count(*)::int AS requests,
+           count(DISTINCT "sessionId")::int AS "requestedSessions",
+           (count(*) FILTER (WHERE "processingStatus" = 'PROCESSING_COMPLETE'))::int AS completed,
+           (count(*) FILTER (WHERE "processingStatus" = 'PROCESSING_FAILED'))::int AS failed,
+           min("requestedAt") AS "firstRequestedAt",
+           min("completedAt") AS "firstCompletedAt",
+           max("completedAt") AS "lastCompletedAt"
+    FROM "AIProcessingRequest" WHERE "companyId" = ${companyId}::uuid`;
+  const [sessions] = await db.$queryRaw<
+    { sessions: number; completedStages: number; sessionQuestions: number }[]
+  >`
+    SELECT count(*)::int AS sessions,
+           (SELECT count(*)::int FROM "SessionProcessingStatus" sps JOIN "Session" s2 ON s2.id = sps."sessionId"
+             WHERE s2."companyId" = ${companyId}::uuid AND sps.stage = 'AI_ANALYSIS'
+               AND sps.status = 'COMPLETED') AS "completedStages",
+           (SELECT count(*)::int FROM "SessionQuestion" sq JOIN "Session" s3 ON s3.id = sq."sessionId"
+             WHERE s3."companyId" = ${companyId}::uuid) AS "sessionQuestions"
+    FROM "Session" s WHERE s."companyId" = ${companyId}::uuid`;
+  if (!requests || !sessions) throw new Error("analysis figures: no row");
+  return { ...requests, ...sessions };
+}
+
+/** Requests per second from `from` to the last recorded completion. */
+export function ratePerSecond(count: number, from: Date, to: Date | null): number {
+  if (!to || to.getTime() <= from.getTime()) return Number.NaN;
+  return (count / (to.getTime() - from.getTime())) * 1000;
 }
 
 // ---------------------------------------------------------------------------------------------

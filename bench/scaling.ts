@@ -1,0 +1,216 @@
+import { randomBytes } from "node:crypto";
+import type { Client } from "@temporalio/client";
+import { createDatabase } from "../lib/db.ts";
+import { qualifiedName } from "../lib/schedulers.ts";
+import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
+import {
+  type AnalysisFigures,
+  activityExecutions,
+  analysisFigures,
+  type BenchContext,
+  benchEnv,
+  connectClient,
+  ratePerSecond,
+  seedAnalysisBacklog,
+  type TimedRun,
+  triggerAndTime,
+} from "./support.ts";
+
+/**
+ * An I/O-bound backlog: direct-mode analysis against a stand-in answering after LATENCY_MS.
+ * A worker process runs at most 100 activities at once (the Temporal SDK's default
+ * maxConcurrentActivityTaskExecutions; the platform has no setting for it), so a run with
+ * ANALYSIS_MAX_CONCURRENT=200 keeps one process full and leaves room for a second.
+ */
+const LATENCY_MS = 3_000;
+const IN_FLIGHT = 200;
+const BACKLOG = 1_200;
+const TARGET = 1.7;
+const STARTUP_TIMEOUT_MS = 120_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `count` distinct workers poll the activity task queue. */
+async function waitForActivityPollers(client: Client, taskQueue: string, count: number) {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  for (;;) {
+    const described = await client.workflowService
+      .describeTaskQueue({
+        namespace: "default",
+        taskQueue: { name: taskQueue },
+        taskQueueType: 2, // activity
+      })
+      .catch(() => undefined);
+    const identities = new Set((described?.pollers ?? []).map((p) => p.identity));
+    if (identities.size >= count) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${identities.size}/${count} workers polling ${taskQueue}`);
+    }
+    await sleep(250);
+  }
+}
+
+/** Analysis activities of a run per worker identity; retried ones with their failure reasons. */
+async function activitySplit(client: Client, workflowId: string, runId: string) {
+  const executions = await activityExecutions(client, workflowId, runId, "analyseRequestDirect");
+  const byWorker: Record<string, number> = {};
+  const reasons: Record<string, number> = {};
+  for (const e of executions) {
+    byWorker[e.identity] = (byWorker[e.identity] ?? 0) + 1;
+    if (e.lastFailure) {
+      const reason = e.lastFailure.slice(0, 120);
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
+  }
+  return { byWorker, retried: executions.filter((e) => e.attempt > 1).length, reasons };
+}
+
+interface CaseResult {
+  processes: number;
+  run: TimedRun;
+  figures: AnalysisFigures;
+  rate: number;
+  /** AIProcessingRequest rows beyond one per session. */
+  duplicates: number;
+  byWorker: Record<string, number>;
+  retried: number;
+  /** Why retried attempts' predecessors failed, with counts. */
+  reasons: Record<string, number>;
+  /** Chat completions the stand-in answered during the case. */
+  modelCalls: number;
+}
+
+async function runCase(
+  ctx: BenchContext,
+  client: Client,
+  standIn: OpenAIStandIn,
+  processes: number,
+): Promise<CaseResult> {
+  const url = await ctx.services.freshDatabase(`scaling_${processes}`);
+  const db = createDatabase(url, { poolSize: 2 });
+  const region = `s${randomBytes(3).toString("hex")}`;
+  const scheduleId = qualifiedName("session-processing", region);
+  const workers: WorkerProcess[] = [];
+  try {
+    const company = await db.company.create({
+      data: { name: `Scaling ${processes}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
+    });
+    await seedAnalysisBacklog(db, { companyId: company.id, sessions: BACKLOG, prefix: "s" });
+    const env = benchEnv(url, ctx.services.temporalAddress, region, {
+      CSV_COMPANIES_FILTER: `region:${region}`,
+      ANALYSIS_MODE: "direct",
+      ANALYSIS_MAX_CONCURRENT: String(IN_FLIGHT),
+      SESSION_PROCESSING_BATCH_SIZE: String(BACKLOG),
+      OPENAI_BASE_URL: standIn.url,
+      // Never a real key in a bench: the stand-in takes any.
+      OPENAI_API_KEY: "",
+      WORKER_SHUTDOWN_GRACE_MS: "5000",
+    });
+    const names = Array.from({ length: processes }, (_, i) => `scaling-${processes}-${i + 1}`);
+    workers.push(
+      ...(await Promise.all(
+        names.map((name) => spawnWorkerProcess(name, env, ["--scheduler=session-processing"])),
+      )),
+    );
+    await Promise.all(workers.map((w) => w.waitReady(STARTUP_TIMEOUT_MS)));
+    await waitForActivityPollers(client, scheduleId, processes);
+
+    const callsBefore = standIn.stats().chatCompletions;
+    const run = await triggerAndTime(
+      client,
+      db,
+      scheduleId,
+      Math.round((BACKLOG / (100_000 / LATENCY_MS)) * 3_000) + 60_000,
+    );
+    const modelCalls = standIn.stats().chatCompletions - callsBefore;
+    const figures = await analysisFigures(db, company.id);
+    const rate = ratePerSecond(figures.completed, run.startedAt, figures.lastCompletedAt);
+    const { byWorker, retried, reasons } = await activitySplit(client, run.workflowId, run.runId);
+    const result: CaseResult = {
+      processes,
+      run,
+      figures,
+      rate,
+      duplicates: figures.requests - figures.requestedSessions,
+      byWorker,
+      retried,
+      reasons,
+      modelCalls,
+    };
+    const since = (at: Date | null) => (at ? `${at.getTime() - run.startedAt.getTime()} ms` : "-");
+    ctx.log(
+      `  ${processes} process(es): run ${run.outcome} ${run.ms} ms (requests queued at +${since(figures.firstRequestedAt)}, first answer +${since(figures.firstCompletedAt)}, last +${since(figures.lastCompletedAt)}), ${figures.completed}/${BACKLOG} completed, ${figures.failed} failed, ${rate.toFixed(1)} req/s; requests ${figures.requests} for ${figures.requestedSessions} sessions, ${modelCalls} model calls, AI_ANALYSIS completed ${figures.completedStages}; activities per worker ${JSON.stringify(byWorker)}, retried ${retried}${retried > 0 ? ` ${JSON.stringify(reasons)}` : ""}`,
+    );
+    return result;
+  } finally {
+    for (const worker of workers) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) {
+        worker.child.kill("SIGTERM");
+      }
+    }
+    for (const worker of workers) {
+      const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
+      await worker.exited;
+      clearTimeout(timer);
+    }
+    await client.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch(() => undefined);
+    await db.$disconnect();
+  }
+}
+
+/**
+ * Horizontal scaling: the same backlog in a fresh database, once with one session-processing
+ * worker process and once with two. Throughput and duplicates come from the database rows.
+ */
+export async function scalingBench(ctx: BenchContext): Promise<void> {
+  // In this process, which only waits while the workers (child processes) run: its counters
+  // show how many model calls the backlog cost.
+  const standIn = await startOpenAIStandIn({ behaviour: { latencyMs: LATENCY_MS } });
+  const temporal = await connectClient(ctx.services.temporalAddress);
+  try {
+    const one = await runCase(ctx, temporal.client, standIn, 1);
+    const two = await runCase(ctx, temporal.client, standIn, 2);
+    const ratio = two.rate / one.rate;
+    const complete = (r: CaseResult) =>
+      r.figures.completed === BACKLOG && r.figures.completedStages === BACKLOG;
+    ctx.record({
+      bench: "scaling",
+      metric: `2 worker processes, ${BACKLOG} sessions, L=${LATENCY_MS} ms`,
+      value: two.rate,
+      unit: "req/s",
+      baseline: "1 worker process, same backlog",
+      baselineValue: one.rate,
+      ratio,
+      target: `>= ${TARGET}`,
+      met: ratio >= TARGET && complete(one) && complete(two),
+      note: `direct mode, ANALYSIS_MAX_CONCURRENT=${IN_FLIGHT}, fresh database per case; completed / (SchedulerRun.startedAt .. last completedAt); activities per worker: ${JSON.stringify(two.byWorker)}`,
+    });
+    for (const r of [one, two]) {
+      ctx.record({
+        bench: "scaling",
+        metric: `duplicate analyses, ${r.processes} process(es)`,
+        value: r.duplicates,
+        unit: "rows",
+        target: "0",
+        met: r.duplicates === 0 && complete(r),
+        note: `${r.figures.requests} AIProcessingRequest rows for ${r.figures.requestedSessions} sessions of ${BACKLOG}; ${r.figures.completed} completed, ${r.figures.failed} failed; AI_ANALYSIS COMPLETED on ${r.figures.completedStages}; ${r.figures.sessionQuestions} SessionQuestion rows`,
+      });
+      ctx.record({
+        bench: "scaling",
+        metric: `model calls beyond one per session, ${r.processes} process(es)`,
+        value: r.modelCalls - r.figures.completed,
+        unit: "calls",
+        target: "0",
+        met: r.modelCalls === r.figures.completed,
+        note: `${r.modelCalls} chat completions answered by the stand-in for ${r.figures.completed} analysed sessions; ${r.retried} activity attempts past the first${r.retried > 0 ? ` (${JSON.stringify(r.reasons)})` : ""}`,
+      });
+    }
+  } finally {
+    await temporal.close();
+    await standIn.close();
+  }
+}

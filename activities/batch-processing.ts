@@ -5,6 +5,7 @@ import { Prisma } from "../lib/generated/prisma/client.ts";
 import type { AIBatchRequestStatus } from "../lib/generated/prisma/enums.ts";
 import { type AnalysisAnswer, applyAnalysisAnswer } from "./analysis-results.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { heartbeatWhileRunning } from "./heartbeat.ts";
 
 /**
  * The OpenAI Batch API path: claim waiting requests into a batch (atomically, so no request is
@@ -181,8 +182,26 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     return batches.map((b) => b.id);
   }
 
-  /** One look at one batch: record its status, apply it when done, requeue it when it failed. */
+  /**
+   * One look at one batch: record its status, apply it when done, requeue it when it failed.
+   * Heartbeats its progress while it runs (downloads and long applies included), so a killed
+   * worker's check is retried after the heartbeat timeout; a retry re-reads the files and skips
+   * the lines already applied.
+   */
   async function checkBatch(batchId: string): Promise<BatchCheckResult> {
+    const progress = { completed: 0, failed: 0 };
+    const stop = heartbeatWhileRunning(Context.current(), () => progress);
+    try {
+      return await checkBatchOnce(batchId, progress);
+    } finally {
+      stop();
+    }
+  }
+
+  async function checkBatchOnce(
+    batchId: string,
+    progress: { completed: number; failed: number },
+  ): Promise<BatchCheckResult> {
     const batch = await db.aIBatchRequest.findUniqueOrThrow({ where: { id: batchId } });
     if (!batch.openaiBatchId) {
       if (Date.now() - batch.updatedAt.getTime() > ORPHANED_SUBMIT_MS) await submitBatch(batchId);
@@ -201,22 +220,21 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     });
 
     if (remote.status === "completed") {
-      const applied = await applyBatchFiles(batchId, remote.output_file_id, remote.error_file_id);
+      await applyBatchFiles(batchId, remote.output_file_id, remote.error_file_id, progress);
       // Anything the files did not mention cannot be left in flight.
-      const missing = await failUnanswered(
-        batchId,
-        "no result for this request in the batch output or error file",
-      );
+      await failUnanswered(batchId, "no result for this request in the batch output or error file");
       await db.aIBatchRequest.update({
         where: { id: batchId },
         data: { status: "PROCESSED", processedAt: new Date() },
       });
-      return {
-        batchId,
-        status: "PROCESSED",
-        applied: applied.completed,
-        failed: applied.failed + missing,
-      };
+      // Counted in the database, not by this attempt: a retry after a killed worker skips the
+      // lines the dead attempt applied, and those are this batch's results all the same.
+      const [applied, failed] = await Promise.all(
+        (["PROCESSING_COMPLETE", "PROCESSING_FAILED"] as const).map((processingStatus) =>
+          db.aIProcessingRequest.count({ where: { batchId, processingStatus } }),
+        ),
+      );
+      return { batchId, status: "PROCESSED", applied, failed };
     }
     if (
       remote.status === "failed" ||
@@ -224,7 +242,7 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
       remote.status === "cancelled"
     ) {
       // An expired batch may still have finished some lines: keep those.
-      const applied = await applyBatchFiles(batchId, remote.output_file_id, null);
+      const applied = await applyBatchFiles(batchId, remote.output_file_id, null, progress);
       const reason = batchFailureReason(remote);
       const released = await releaseRequests(batchId, reason);
       await closeBatch(
@@ -236,7 +254,12 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
       return {
         batchId,
         status: remote.status === "cancelled" ? "CANCELLED" : "FAILED",
-        applied: applied.completed,
+        // As above: lines a killed earlier attempt applied count too.
+        applied: await db.aIProcessingRequest.count({
+          where: { batchId, processingStatus: "PROCESSING_COMPLETE" },
+        }),
+        // Lines that finished with an invalid answer failed their request: the run counts them.
+        failed: applied.failed,
         ...released,
       };
     }
@@ -247,9 +270,9 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     batchId: string,
     outputFileId: string | null | undefined,
     errorFileId: string | null | undefined,
+    totals: { completed: number; failed: number },
   ) {
     const ctx = Context.current();
-    const totals = { completed: 0, failed: 0 };
     for (const fileId of [outputFileId, errorFileId]) {
       if (!fileId) continue;
       const text = await (await openai.files.content(fileId)).text();

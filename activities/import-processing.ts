@@ -10,6 +10,7 @@ import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pi
 import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
 import { parseTranscript } from "../lib/transcript.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { heartbeatWhileRunning } from "./heartbeat.ts";
 
 export interface ClaimImportsInput {
   region?: string | undefined;
@@ -63,8 +64,19 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
   /**
    * Turns one import into a Session with its five stage rows and its messages. Idempotent: the
    * Session is keyed by importId, stage rows by (session, stage), messages by (session, order).
+   * It heartbeats while it runs, so a killed worker's imports are retried after the heartbeat
+   * timeout rather than after the whole IMPORT_PROCESSING_TIMEOUT.
    */
   async function processImport(importId: string): Promise<ImportOutcome> {
+    const stop = heartbeatWhileRunning(Context.current());
+    try {
+      return await processImportOnce(importId);
+    } finally {
+      stop();
+    }
+  }
+
+  async function processImportOnce(importId: string): Promise<ImportOutcome> {
     const row = await db.sessionImport.findUnique({
       where: { id: importId },
       include: { company: true },

@@ -72,6 +72,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     maxConcurrent: config.importProcessing.maxConcurrent,
     maxPerRun: config.importProcessing.batchSize * 10,
     timeoutMs: config.importProcessing.timeoutMs,
+    heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
     region,
   };
 
@@ -95,6 +96,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     schedulerId: "batch-status",
     scheduleId: qualifiedName("batch-status", config.region),
     region,
+    heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
   };
 
   return [

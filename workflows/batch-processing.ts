@@ -17,6 +17,8 @@ export interface BatchStatusWorkflowInput {
   schedulerId: string;
   scheduleId: string;
   region?: string | undefined;
+  /** A checkBatch silent this long is retried elsewhere (its worker presumably died). */
+  heartbeatTimeoutMs?: number | undefined;
 }
 
 export interface BatchCreationCounts {
@@ -48,17 +50,20 @@ const short = proxyActivities<Activities>({
   },
 });
 
-// Applying a large completed batch takes a while; it heartbeats its progress.
-const { checkBatch } = proxyActivities<Activities>({
-  startToCloseTimeout: "30m",
-  heartbeatTimeout: "2m",
-  retry: {
-    initialInterval: "5s",
-    backoffCoefficient: 2,
-    maximumInterval: "2m",
-    maximumAttempts: 5,
-  },
-});
+// Applying a large completed batch takes a while; it heartbeats its progress. Runs started
+// before the heartbeat timeout was configurable keep the old two minutes.
+function checkActivities(heartbeatTimeoutMs: number | undefined) {
+  return proxyActivities<Activities>({
+    startToCloseTimeout: "30m",
+    heartbeatTimeout: heartbeatTimeoutMs ?? "2m",
+    retry: {
+      initialInterval: "5s",
+      backoffCoefficient: 2,
+      maximumInterval: "2m",
+      maximumAttempts: 5,
+    },
+  });
+}
 
 /** Per company with enough waiting requests (or one waiting too long): claim, upload, create. */
 export async function batchCreationWorkflow(
@@ -107,6 +112,7 @@ export async function batchStatusWorkflow(
   input: BatchStatusWorkflowInput,
 ): Promise<RunSummary<BatchStatusCounts>> {
   return recordedRun(input.schedulerId, input.scheduleId, async () => {
+    const { checkBatch } = checkActivities(input.heartbeatTimeoutMs);
     const batchIds = await short.listBatchesToCheck({ region: input.region });
     const counts: BatchStatusCounts = {
       checked: 0,

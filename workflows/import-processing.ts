@@ -16,6 +16,11 @@ export interface ImportProcessingWorkflowInput {
   maxPerRun: number;
   /** Time budget of one processImport attempt (IMPORT_PROCESSING_TIMEOUT). */
   timeoutMs: number;
+  /**
+   * A processImport silent this long is retried elsewhere (its worker presumably died), instead
+   * of after the whole IMPORT_PROCESSING_TIMEOUT. Absent in runs started before it existed.
+   */
+  heartbeatTimeoutMs?: number | undefined;
   region?: string | undefined;
 }
 
@@ -45,6 +50,7 @@ export async function importProcessingWorkflow(
   return recordedRun(input.schedulerId, input.scheduleId, async () => {
     const { processImport } = proxyActivities<Activities>({
       startToCloseTimeout: input.timeoutMs,
+      ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
       retry: {
         initialInterval: "2s",
         backoffCoefficient: 2,

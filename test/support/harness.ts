@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { type Client, ScheduleOverlapPolicy } from "@temporalio/client";
+import { type Client, ScheduleOverlapPolicy, type WorkflowHandle } from "@temporalio/client";
+import { defaultPayloadConverter } from "@temporalio/common";
 import pg from "pg";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../lib/config.ts";
@@ -275,4 +276,84 @@ export async function startHttpServer(
 export function basicAuthOk(req: IncomingMessage, username: string, password: string): boolean {
   const expected = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
   return req.headers.authorization === expected;
+}
+
+/**
+ * Polls `probe` until it returns a value (anything but undefined or false) and returns it; fails
+ * with `what` once the deadline passes. For conditions, never fixed sleeps.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+}
+
+/**
+ * Starts a scheduler's workflow directly, with the arguments and task queue its schedule uses,
+ * so a test holds the run's handle from the first moment (describe, result).
+ */
+export async function startSchedulerRun(
+  stack: TestStack,
+  schedulerId: string,
+): Promise<WorkflowHandle> {
+  const def = stack.defs[schedulerId];
+  if (!def) throw new Error(`unknown scheduler ${schedulerId}`);
+  return stack.client.workflow.start(def.workflowType, {
+    taskQueue: def.taskQueue,
+    workflowId: `${def.scheduleId}-test-${randomBytes(4).toString("hex")}`,
+    args: def.workflowArgs,
+  });
+}
+
+export interface PendingActivity {
+  activityType: string;
+  attempt: number;
+  /** The last heartbeat details the server holds (what a retried attempt resumes from). */
+  heartbeat: unknown;
+  lastWorkerIdentity: string;
+}
+
+/** A running workflow's pending activities, heartbeat details decoded. */
+export async function pendingActivities(handle: WorkflowHandle): Promise<PendingActivity[]> {
+  const { raw } = await handle.describe();
+  return (raw.pendingActivities ?? []).map((activity) => {
+    const payload = activity.heartbeatDetails?.payloads?.[0];
+    return {
+      activityType: activity.activityType?.name ?? "",
+      attempt: activity.attempt ?? 1,
+      heartbeat: payload ? defaultPayloadConverter.fromPayload(payload) : undefined,
+      lastWorkerIdentity: activity.lastWorkerIdentity ?? "",
+    };
+  });
+}
+
+/** The activity attempts a run's history records: type, attempt and the worker identity. */
+export async function activityAttempts(
+  client: Client,
+  workflowId: string,
+): Promise<{ activity: string; attempt: number; identity: string }[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduled = new Map<string, string>();
+  const attempts: { activity: string; attempt: number; identity: string }[] = [];
+  for (const event of history.events ?? []) {
+    const attrs = event.activityTaskScheduledEventAttributes;
+    if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? "");
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) {
+      attempts.push({
+        activity: scheduled.get(String(started.scheduledEventId)) ?? "",
+        attempt: started.attempt ?? 1,
+        identity: started.identity ?? "",
+      });
+    }
+  }
+  return attempts;
 }

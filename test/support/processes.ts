@@ -66,3 +66,12 @@ export async function spawnWorkerProcess(
     },
   };
 }
+
+/**
+ * SIGKILL, the crash no shutdown hook sees: in-flight activities are abandoned mid-work and the
+ * server only learns of it through their heartbeat (or start-to-close) timeout.
+ */
+export async function killWorkerProcess(worker: WorkerProcess): Promise<number | string> {
+  worker.child.kill("SIGKILL");
+  return worker.exited;
+}

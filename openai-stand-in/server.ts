@@ -8,8 +8,9 @@
  * Answers are deterministic: the "model" is `analyseTranscript` applied to the last user
  * message. Batches move through their states by wall-clock time since creation and are
  * evaluated lazily on each read, so the server keeps no timers. Failures (429/500/hung
- * requests, failed/expired batches, failing or malformed batch lines) are injected through the
- * behaviour knobs, with a seeded generator so test runs repeat exactly.
+ * requests, failed/expired batches, failing, malformed or corrupt batch lines) are injected
+ * through the behaviour knobs, with a seeded generator so test runs repeat exactly. Every request
+ * is logged with its arrival time and what it was answered, so tests can check retry timing.
  */
 
 import { randomBytes } from "node:crypto";
@@ -60,6 +61,18 @@ export interface FailNext {
   retryAfterSeconds?: number;
 }
 
+/** How an injected failure answers: a status, or "timeout" (never answered). */
+export type InjectedFailureKind = 429 | 500 | "timeout";
+
+/**
+ * Chat completions whose transcript contains `text` always fail with `failure` (after failNext,
+ * before the random draw, which they do not consume): a session that never gets through.
+ */
+export interface FailRequestsMatching {
+  text: string;
+  failure: InjectedFailureKind;
+}
+
 export interface StandInBehaviour {
   /** Delay before every response. Default 0. */
   latencyMs?: number;
@@ -79,6 +92,10 @@ export interface StandInBehaviour {
   failures?: FailureInjection | undefined;
   /** Deterministic failures for the next requests; undefined clears them. */
   failNext?: FailNext | undefined;
+  /** Chat completions that always fail, by transcript content; undefined clears them. */
+  failRequestsMatching?: readonly FailRequestsMatching[] | undefined;
+  /** Batch output lines whose custom_id or transcript contains this are written as broken JSON. */
+  corruptLinesMatching?: string | undefined;
 }
 
 export interface StandInOptions {
@@ -109,12 +126,35 @@ export interface StandInStats {
   filesStored: number;
 }
 
+/** One request as the stand-in saw it. */
+export interface StandInRequestLogEntry {
+  /** Arrival order, from 1. */
+  seq: number;
+  /** Arrival time, ms since the epoch. */
+  at: number;
+  method: string;
+  /** The matched route, e.g. "POST /v1/chat/completions", or "unmatched". */
+  route: string;
+  /** The status answered, "timeout" when left hanging, undefined while (or if never) answered. */
+  outcome: number | "timeout" | undefined;
+  /** Set when the answer was an injected failure. */
+  injected: InjectedFailureKind | undefined;
+  /** The `retry-after` sent with an injected 429. */
+  retryAfterSeconds: number | undefined;
+  /** The SDK's X-Stainless-Retry-Count header: 0 on a first try, n on its n-th retry. */
+  sdkRetryCount: number | undefined;
+  /** Chat completions: the start of the transcript (last user message), to tell calls apart. */
+  transcriptStart: string | undefined;
+}
+
 export interface OpenAIStandIn {
   /** Base URL for the SDK, ending in /v1. */
   url: string;
   port: number;
   configure(patch: Partial<StandInBehaviour>): void;
   stats(): StandInStats;
+  /** The most recent requests (up to 10,000), oldest first. */
+  requestLog(): StandInRequestLogEntry[];
   close(): Promise<void>;
 }
 
@@ -177,6 +217,7 @@ export async function startOpenAIStandIn(options: StandInOptions = {}): Promise<
     port,
     configure: (patch) => standIn.configure(patch),
     stats: () => standIn.snapshotStats(),
+    requestLog: () => standIn.snapshotLog(),
     close: once(() => closeServer(server, standIn)),
   };
 }
@@ -190,6 +231,9 @@ const DEFAULT_RETRY_AFTER_SECONDS = 1;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const COMPLETION_WINDOW_MS = 24 * 60 * 60 * 1000;
 const MAX_REPORTED_LINE_ERRORS = 100;
+/** The request log is a bounded window, so a long-running dev stand-in does not grow forever. */
+const MAX_LOGGED_REQUESTS = 10_000;
+const LOGGED_TRANSCRIPT_CHARS = 200;
 
 interface Behaviour {
   latencyMs: number;
@@ -200,6 +244,8 @@ interface Behaviour {
   malformedOutputMatching: string | undefined;
   malformedOutputKind: MalformedOutputKind;
   failures: FailureInjection | undefined;
+  failRequestsMatching: readonly FailRequestsMatching[];
+  corruptLinesMatching: string | undefined;
 }
 
 const DEFAULT_BEHAVIOUR: Behaviour = {
@@ -211,6 +257,8 @@ const DEFAULT_BEHAVIOUR: Behaviour = {
   malformedOutputMatching: undefined,
   malformedOutputKind: "invalid_json",
   failures: undefined,
+  failRequestsMatching: [],
+  corruptLinesMatching: undefined,
 };
 
 /** A key present in the patch replaces the value, and undefined restores the default. */
@@ -232,6 +280,12 @@ function patchBehaviour(current: Behaviour, patch: StandInBehaviour): Behaviour 
     next.malformedOutputKind = patch.malformedOutputKind ?? "invalid_json";
   }
   if (Object.hasOwn(patch, "failures")) next.failures = patch.failures && { ...patch.failures };
+  if (Object.hasOwn(patch, "failRequestsMatching")) {
+    next.failRequestsMatching = (patch.failRequestsMatching ?? []).map((rule) => ({ ...rule }));
+  }
+  if (Object.hasOwn(patch, "corruptLinesMatching")) {
+    next.corruptLinesMatching = patch.corruptLinesMatching;
+  }
   validateBehaviour(next);
   return next;
 }
@@ -250,6 +304,12 @@ function validateBehaviour(behaviour: Behaviour): void {
     throw new RangeError("failure rates must add up to at most 1");
   }
   if ((failures.retryAfterSeconds ?? 0) < 0) throw new RangeError("retryAfterSeconds must be >= 0");
+  for (const rule of behaviour.failRequestsMatching) {
+    if (rule.text === "") throw new RangeError("failRequestsMatching.text must not be empty");
+    if (![429, 500, "timeout"].includes(rule.failure)) {
+      throw new RangeError("failRequestsMatching.failure must be 429, 500 or timeout");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,6 +627,8 @@ interface LineResult {
   requestId: string;
   statusCode: number;
   body: ChatCompletion | ErrorBody;
+  /** Written to its file as broken JSON (a line cut in half). */
+  corrupt: boolean;
 }
 
 interface BatchRecord {
@@ -689,6 +751,7 @@ function runBatchLine(line: BatchInputLine, behaviour: Behaviour): LineResult {
     requestId: requestId(),
   };
   const transcript = safeTranscript(line.body);
+  const corrupt = matches(behaviour.corruptLinesMatching, line.customId, transcript);
   if (matches(behaviour.failLinesMatching, line.customId, transcript)) {
     const body =
       behaviour.failLinesStatus === 400
@@ -697,10 +760,19 @@ function runBatchLine(line: BatchInputLine, behaviour: Behaviour): LineResult {
             "invalid_request_error",
           )
         : serverErrorBody();
-    return { ...ids, statusCode: behaviour.failLinesStatus, body };
+    return { ...ids, statusCode: behaviour.failLinesStatus, body, corrupt };
   }
   const outcome = runChatCompletion(line.body, behaviour, line.customId);
-  return { ...ids, statusCode: outcome.status, body: outcome.body };
+  return { ...ids, statusCode: outcome.status, body: outcome.body, corrupt };
+}
+
+/** The transcript of a raw chat-completions body, if it is one. */
+function transcriptOfBody(buffer: Buffer): string | undefined {
+  try {
+    return transcriptOf(parseChatRequest(JSON.parse(buffer.toString("utf8"))));
+  } catch {
+    return undefined;
+  }
 }
 
 function safeTranscript(body: unknown): string {
@@ -874,8 +946,14 @@ function parseMetadata(value: unknown): Record<string, string> | null {
   return value as Record<string, string>;
 }
 
-function toJsonl(lines: readonly BatchOutputLine[]): string {
-  return lines.map((line) => `${JSON.stringify(line)}\n`).join("");
+function jsonLine(line: BatchOutputLine): string {
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** A result as written to its file; a corrupt one is cut in half (its custom_id still shows). */
+function writtenLine(result: LineResult): string {
+  const json = JSON.stringify(outputLine(result));
+  return `${result.corrupt ? json.slice(0, Math.floor(json.length / 2)) : json}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -918,7 +996,11 @@ interface RouteContext {
   req: IncomingMessage;
   id: string;
   query: URLSearchParams;
+  /** The body when it was read before routing (chat completions, to match and log them). */
+  body?: PrereadBody;
 }
+
+type PrereadBody = { buffer: Buffer } | { error: unknown };
 
 interface Route {
   method: string;
@@ -973,8 +1055,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const text = (await readBody(req)).toString("utf8");
+async function readJson(req: IncomingMessage, preread?: PrereadBody): Promise<unknown> {
+  if (preread && "error" in preread) throw preread.error;
+  const text = (preread ? preread.buffer : await readBody(req)).toString("utf8");
   try {
     return JSON.parse(text);
   } catch {
@@ -1023,6 +1106,8 @@ class StandIn {
   private readonly files = new Map<string, StoredFile>();
   private readonly batches = new Map<string, BatchRecord>();
   private readonly counters = emptyStats();
+  private readonly log: StandInRequestLogEntry[] = [];
+  private logged = 0;
   /** Aborted by close() so pending latency sleeps end at once. */
   readonly closing = new AbortController();
   private readonly routes: readonly Route[];
@@ -1071,6 +1156,10 @@ class StandIn {
     return structuredClone(this.counters);
   }
 
+  snapshotLog(): StandInRequestLogEntry[] {
+    return structuredClone(this.log);
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       await this.respond(req, res);
@@ -1085,7 +1174,9 @@ class StandIn {
     const url = new URL(req.url ?? "/", "http://stand-in.local");
     const method = req.method ?? "GET";
     const matched = matchRoute(this.routes, method, url.pathname);
-    this.count(matched ? `${matched.route.method} ${matched.route.pattern}` : "unmatched");
+    const route = matched ? `${matched.route.method} ${matched.route.pattern}` : "unmatched";
+    this.count(route);
+    const entry = this.logRequest(req, startedAt, method, route);
     try {
       if (this.behaviour.latencyMs > 0) {
         await sleep(this.behaviour.latencyMs, undefined, { signal: this.closing.signal });
@@ -1093,8 +1184,32 @@ class StandIn {
     } catch {
       return; // closing: the socket is being destroyed anyway
     }
-    const reply = await this.reply(req, method, url, matched);
+    const reply = await this.reply(req, method, url, matched, entry);
+    entry.outcome = reply === "timeout" ? "timeout" : reply.status;
     if (reply !== "timeout") send(res, reply, startedAt);
+  }
+
+  private logRequest(
+    req: IncomingMessage,
+    at: number,
+    method: string,
+    route: string,
+  ): StandInRequestLogEntry {
+    const retryHeader = Number.parseInt(String(req.headers["x-stainless-retry-count"]), 10);
+    const entry: StandInRequestLogEntry = {
+      seq: ++this.logged,
+      at,
+      method,
+      route,
+      outcome: undefined,
+      injected: undefined,
+      retryAfterSeconds: undefined,
+      sdkRetryCount: Number.isNaN(retryHeader) ? undefined : retryHeader,
+      transcriptStart: undefined,
+    };
+    this.log.push(entry);
+    if (this.log.length > MAX_LOGGED_REQUESTS) this.log.shift();
+    return entry;
   }
 
   private async reply(
@@ -1102,12 +1217,25 @@ class StandIn {
     method: string,
     url: URL,
     matched: { route: Route; id: string } | null,
+    entry: StandInRequestLogEntry,
   ): Promise<Reply | "timeout"> {
     if (!this.authorised(req)) {
       this.counters.unauthorized++;
       return unauthorisedReply(req);
     }
-    const injected = this.injectFailure();
+    // Chat completions are read up front: failures can match their transcript, and the log
+    // names it. A body that cannot be read is answered by the route as before.
+    let body: PrereadBody | undefined;
+    let transcript: string | undefined;
+    if (matched?.route.pattern === "/v1/chat/completions") {
+      body = await readBody(req).then(
+        (buffer) => ({ buffer }),
+        (error: unknown) => ({ error }),
+      );
+      transcript = "buffer" in body ? transcriptOfBody(body.buffer) : undefined;
+      entry.transcriptStart = transcript?.slice(0, LOGGED_TRANSCRIPT_CHARS);
+    }
+    const injected = this.injectFailure(entry, transcript);
     if (injected !== null) return injected;
     if (!matched) {
       return {
@@ -1116,7 +1244,12 @@ class StandIn {
       };
     }
     try {
-      return await matched.route.handle({ req, id: matched.id, query: url.searchParams });
+      return await matched.route.handle({
+        req,
+        id: matched.id,
+        query: url.searchParams,
+        ...(body ? { body } : {}),
+      });
     } catch (error) {
       if (error instanceof HttpError) return error.reply;
       return { status: 500, json: serverErrorBody() };
@@ -1136,29 +1269,43 @@ class StandIn {
     return this.behaviour.failures?.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
   }
 
-  /** failNext first, then one seeded draw against the configured rates. */
-  private injectFailure(): InjectedFailure {
+  /** failNext first, then a failRequestsMatching rule, then one seeded draw against the rates. */
+  private injectFailure(entry: StandInRequestLogEntry, transcript?: string): InjectedFailure {
     if (this.failNext && this.failNext.count > 0) {
       this.failNext.count--;
-      return this.injectStatus(this.failNext.status, this.failNext.retryAfterSeconds);
+      return this.inject(entry, this.failNext.status, this.failNext.retryAfterSeconds);
     }
+    const rule =
+      transcript === undefined
+        ? undefined
+        : this.behaviour.failRequestsMatching.find((r) => transcript.includes(r.text));
+    if (rule) return this.inject(entry, rule.failure, this.retryAfterSeconds());
     const failures = this.behaviour.failures;
     if (!failures) return null;
     const draw = this.random();
     const rate429 = failures.rate429 ?? 0;
     const rate500 = failures.rate500 ?? 0;
-    if (draw < rate429) return this.injectStatus(429, this.retryAfterSeconds());
-    if (draw < rate429 + rate500) return this.injectStatus(500, 0);
+    if (draw < rate429) return this.inject(entry, 429, this.retryAfterSeconds());
+    if (draw < rate429 + rate500) return this.inject(entry, 500, 0);
     if (draw < rate429 + rate500 + (failures.timeoutRate ?? 0)) {
-      this.counters.injected.timeouts++;
-      return "timeout";
+      return this.inject(entry, "timeout", 0);
     }
     return null;
   }
 
-  private injectStatus(status: 429 | 500, retryAfterSeconds: number): Reply {
-    if (status === 429) {
+  private inject(
+    entry: StandInRequestLogEntry,
+    failure: InjectedFailureKind,
+    retryAfterSeconds: number,
+  ): Reply | "timeout" {
+    entry.injected = failure;
+    if (failure === "timeout") {
+      this.counters.injected.timeouts++;
+      return "timeout";
+    }
+    if (failure === 429) {
       this.counters.injected.rateLimited++;
+      entry.retryAfterSeconds = retryAfterSeconds;
       return rateLimitReply(retryAfterSeconds);
     }
     this.counters.injected.serverErrors++;
@@ -1167,8 +1314,8 @@ class StandIn {
 
   // --- chat completions ---
 
-  private async chatCompletions({ req }: RouteContext): Promise<Reply> {
-    const outcome = runChatCompletion(await readJson(req), this.behaviour);
+  private async chatCompletions({ req, body }: RouteContext): Promise<Reply> {
+    const outcome = runChatCompletion(await readJson(req, body), this.behaviour);
     if (outcome.status === 200) this.counters.chatCompletions++;
     return { status: outcome.status, json: outcome.body };
   }
@@ -1347,15 +1494,15 @@ class StandIn {
 
   private settle(batch: BatchRecord, timeline: Timeline): void {
     const executed = batch.results.slice(0, timeline.executed);
-    const output = executed.filter(isSuccess).map(outputLine);
-    const errors = executed.filter((result) => !isSuccess(result)).map(outputLine);
+    const output = executed.filter(isSuccess).map(writtenLine);
+    const errors = executed.filter((result) => !isSuccess(result)).map(writtenLine);
     if (timeline.status === "expired") {
-      errors.push(...batch.results.slice(timeline.executed).map(expiredLine));
+      errors.push(...batch.results.slice(timeline.executed).map(expiredLine).map(jsonLine));
     }
-    const store = (lines: BatchOutputLine[], kind: string) =>
+    const store = (lines: string[], kind: string) =>
       lines.length === 0
         ? null
-        : this.storeFile(Buffer.from(toJsonl(lines)), `${batch.id}_${kind}.jsonl`, "batch_output")
+        : this.storeFile(Buffer.from(lines.join("")), `${batch.id}_${kind}.jsonl`, "batch_output")
             .id;
     batch.settled = { outputFileId: store(output, "output"), errorFileId: store(errors, "error") };
     this.countSettled(timeline.status);

@@ -5,7 +5,11 @@ import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
 import type { Database } from "../lib/db.ts";
 import { Prisma } from "../lib/generated/prisma/client.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
-import { type AppliedResult, applyAnalysisAnswer } from "./analysis-results.ts";
+import {
+  type AnalysisAnswer,
+  type AppliedResult,
+  applyAnalysisAnswer,
+} from "./analysis-results.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export interface QueueSessionsInput {
@@ -113,20 +117,17 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
       return "already-done";
     }
     const body = analysisRequestBody(request.model, transcriptForModel(request.session.messages));
+    let answer: AnalysisAnswer;
     try {
       const completion = await openai.chat.completions.create(body, {
         signal: Context.current().cancellationSignal,
       });
-      return applyAnalysisAnswer(
-        db,
-        {
-          requestId,
-          kind: "answer",
-          content: completion.choices[0]?.message.content ?? null,
-          usage: completion.usage,
-        },
-        config.analysis.usdToEur,
-      );
+      answer = {
+        requestId,
+        kind: "answer",
+        content: completion.choices[0]?.message.content ?? null,
+        usage: completion.usage,
+      };
     } catch (error) {
       const permanent =
         error instanceof OpenAI.APIError &&
@@ -138,12 +139,15 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
         throw ApplicationFailure.create({ type: "AnalysisUnavailable", message: reason });
       }
       log.warn({ requestId, reason }, "analysis request failed for good");
-      return applyAnalysisAnswer(
-        db,
-        { requestId, kind: "error", error: reason },
-        config.analysis.usdToEur,
-      );
+      answer = { requestId, kind: "error", error: reason };
     }
+    // The answer is paid for: a database hiccup while storing it is retried here, so it does
+    // not cost a second model call (an activity retry would ask the model again).
+    return storeWithRetries(
+      () => applyAnalysisAnswer(db, answer, config.analysis.usdToEur),
+      (error, attempt) =>
+        log.warn({ requestId, attempt, err: error }, "storing the analysis failed; retrying"),
+    );
   }
 
   return { queueSessionsForAnalysis, analyseRequestDirect };
@@ -151,4 +155,22 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
 
 function isPermanentStatus(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429;
+}
+
+const STORE_ATTEMPTS = 5;
+
+/** Runs a database write up to five times, 0.5 s doubling between tries, then gives up. */
+async function storeWithRetries<T>(
+  write: () => Promise<T>,
+  onRetry: (error: unknown, attempt: number) => void,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= STORE_ATTEMPTS) throw error;
+      onRetry(error, attempt);
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { startApiServer } from "./server.ts";
 runMain(async () => {
   const config = loadConfig();
   const log = createLogger(config.logLevel, "api");
-  const db = createDatabase(requireDatabaseUrl(config));
+  const db = createDatabase(requireDatabaseUrl(config), { poolSize: config.databasePoolSize });
   const { client, connection } = await connectTemporalClient(config);
   let stopping = false;
   const api = await startApiServer({

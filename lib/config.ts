@@ -220,6 +220,7 @@ const envSchema = z.object({
   SCHEDULER_CATCHUP_WINDOW_MS: int(60_000, 10_000, 7 * 24 * 3_600_000),
   SCHEDULER_ERROR_THRESHOLD: int(3, 1, 100),
   WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: int(20, 1, 1_000),
   ACTIVITY_HEARTBEAT_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
   WORKER_HEALTH_PORT: int(9090, 0, 65_535),
   WORKER_METRICS_PORT: z
@@ -316,6 +317,7 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: optionalText,
   TEMPORAL_UI_URL: optionalUrl(["http:", "https:"]),
   DATABASE_URL: optionalUrl(["postgres:", "postgresql:"]),
+  DATABASE_POOL_SIZE: int(10, 1, 500),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: optionalUrl(["http:", "https:"]),
   PORT: int(3000, 0, 65_535),
@@ -337,6 +339,8 @@ export interface Config {
     /** Consecutive failed runs after which a scheduler reports ERROR. */
     errorThreshold: number;
     shutdownGraceMs: number;
+    /** Activity slots of each worker (task queue) in a process. */
+    maxConcurrentActivities: number;
     /** A scheduler whose last success is older than this many intervals is ERROR. */
     deadmanIntervals: number;
     /** A task queue without a polling worker for this long makes its schedulers ERROR. */
@@ -404,6 +408,8 @@ export interface Config {
     uiUrl: string;
   };
   databaseUrl: string | undefined;
+  /** Connections per process; writes wait up to 10 s for one before failing. */
+  databasePoolSize: number;
   openai: { apiKey: string | undefined; baseUrl: string | undefined };
   port: number;
   logLevel: Env["LOG_LEVEL"];
@@ -428,6 +434,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       catchupWindowMs: e.SCHEDULER_CATCHUP_WINDOW_MS,
       errorThreshold: e.SCHEDULER_ERROR_THRESHOLD,
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       deadmanIntervals: e.SCHEDULER_DEADMAN_INTERVALS,
       workerStaleMs: e.SCHEDULER_WORKER_STALE_MS,
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_MS,
@@ -479,6 +486,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiUrl: e.TEMPORAL_UI_URL ?? "http://localhost:8233",
     },
     databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
     port: e.PORT,
     logLevel: e.LOG_LEVEL,

@@ -11,5 +11,10 @@ export function createDatabase(databaseUrl: string, options: { poolSize?: number
     // Fail fast instead of queueing forever when PostgreSQL is unreachable.
     connectionTimeoutMillis: 10_000,
   });
-  return new PrismaClient({ adapter });
+  return new PrismaClient({
+    adapter,
+    // Under load, activities queue for a pooled connection: wait for one (Prisma's default
+    // gives up after 2 s, failing an activity whose model call was already paid for).
+    transactionOptions: { maxWait: 10_000, timeout: 20_000 },
+  });
 }

@@ -20,7 +20,7 @@ export async function startPlatform(
   databaseUrl: string,
   log: Logger,
 ): Promise<RunningPlatform> {
-  const db = createDatabase(databaseUrl);
+  const db = createDatabase(databaseUrl, { poolSize: config.databasePoolSize });
   const temporal = await connectTemporalClient(config);
   const workers = config.scheduler.enabled
     ? await startWorkers({

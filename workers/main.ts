@@ -52,7 +52,7 @@ runMain(async () => {
     log.warn("SCHEDULER_ENABLED=false: this process runs no workers");
     return;
   }
-  const db = createDatabase(requireDatabaseUrl(config));
+  const db = createDatabase(requireDatabaseUrl(config), { poolSize: config.databasePoolSize });
   const running = await startWorkers({ config, db, log, types });
   let stopping = false;
   const health =

@@ -148,6 +148,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       activities,
       workflowBundle,
       shutdownGraceTime: config.scheduler.shutdownGraceMs,
+      maxConcurrentActivityTaskExecutions: config.scheduler.maxConcurrentActivities,
     });
 
   let stopping = false;

@@ -19,12 +19,13 @@ import {
 
 /**
  * An I/O-bound backlog: direct-mode analysis against a stand-in answering after LATENCY_MS.
- * A worker process runs at most 100 activities at once (the Temporal SDK's default
- * maxConcurrentActivityTaskExecutions; the platform has no setting for it), so a run with
- * ANALYSIS_MAX_CONCURRENT=200 keeps one process full and leaves room for a second.
+ * Each worker process runs at most WORKER_CAPACITY activities at once
+ * (WORKER_MAX_CONCURRENT_ACTIVITIES), and a run keeps IN_FLIGHT requests going
+ * (ANALYSIS_MAX_CONCURRENT): one process is full, a second has the rest to take.
  */
 const LATENCY_MS = 3_000;
-const IN_FLIGHT = 200;
+const WORKER_CAPACITY = 50;
+const IN_FLIGHT = 2 * WORKER_CAPACITY;
 const BACKLOG = 1_200;
 const TARGET = 1.7;
 const STARTUP_TIMEOUT_MS = 120_000;
@@ -101,6 +102,7 @@ async function runCase(
       CSV_COMPANIES_FILTER: `region:${region}`,
       ANALYSIS_MODE: "direct",
       ANALYSIS_MAX_CONCURRENT: String(IN_FLIGHT),
+      WORKER_MAX_CONCURRENT_ACTIVITIES: String(WORKER_CAPACITY),
       SESSION_PROCESSING_BATCH_SIZE: String(BACKLOG),
       OPENAI_BASE_URL: standIn.url,
       // Never a real key in a bench: the stand-in takes any.
@@ -187,7 +189,7 @@ export async function scalingBench(ctx: BenchContext): Promise<void> {
       ratio,
       target: `>= ${TARGET}`,
       met: ratio >= TARGET && complete(one) && complete(two),
-      note: `direct mode, ANALYSIS_MAX_CONCURRENT=${IN_FLIGHT}, fresh database per case; completed / (SchedulerRun.startedAt .. last completedAt); activities per worker: ${JSON.stringify(two.byWorker)}`,
+      note: `direct mode, ANALYSIS_MAX_CONCURRENT=${IN_FLIGHT}, WORKER_MAX_CONCURRENT_ACTIVITIES=${WORKER_CAPACITY}, fresh database per case; completed / (SchedulerRun.startedAt .. last completedAt); activities per worker: ${JSON.stringify(two.byWorker)}`,
     });
     for (const r of [one, two]) {
       ctx.record({

@@ -6,7 +6,7 @@
  *   npm run bench                      # all
  *   npm run bench:csv-import           # one (also: bench:memory, bench:orchestration,
  *                                      #   bench:analysis, bench:scaling)
- *   BENCH_LARGE=1 npm run bench        # 1M rows where the bench has a large size
+ *   BENCH_QUICK=1 npm run bench        # 100k rows only (the 1M-row cases are the default)
  *
  * Prints a table and writes bench/results/<timestamp>.json.
  */
@@ -92,7 +92,7 @@ async function main() {
     if (!BENCHES[name])
       throw new Error(`unknown bench "${name}" (${Object.keys(BENCHES).join(", ")})`);
   }
-  const large = process.env.BENCH_LARGE === "1";
+  const large = process.env.BENCH_QUICK !== "1";
   const started = Date.now();
   const log = (line: string) =>
     process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);

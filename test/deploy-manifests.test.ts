@@ -40,7 +40,8 @@ const PLACEHOLDER = "REPLACE_ME";
  * here instead of being silently ignored by the process.
  * - NODE_ENV: Node libraries read it; the image sets it to production.
  */
-const APP_ENV_EXTRAS = ["NODE_ENV"];
+/** Node's own variables the deployment files may set (NODE_OPTIONS: the workers' heap cap). */
+const APP_ENV_EXTRAS = ["NODE_ENV", "NODE_OPTIONS"];
 /** The Dockerfile's runtime stage may set Node's and npm's own variables. */
 const IMAGE_ENV_NAME = /^(NODE_ENV|NPM_CONFIG_[A-Z_]+)$/;
 /** Variables of the third-party images in docker-compose.yml, on those services only. */

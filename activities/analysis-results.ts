@@ -6,11 +6,17 @@ import {
   usageOf,
 } from "../lib/analysis.ts";
 import type { Database } from "../lib/db.ts";
-import type { SentimentCategory, SessionCategory } from "../lib/generated/prisma/enums.ts";
+import {
+  loadOpenRequests,
+  type RequestOutcome,
+  type TokenColumns,
+  writeOutcomes,
+} from "./analysis-results-write.ts";
 
 /**
- * Applying one analysis answer (direct call or batch line) to its request and session. Every
- * path that ends a request goes through here, so a request is completed or failed exactly once.
+ * Applying analysis answers (direct calls or batch lines) to their requests and sessions. Every
+ * path that ends a request goes through applyAnalysisAnswers, so a request is completed or
+ * failed exactly once.
  */
 
 /** Reference prices (USD per token) used when the database has no pricing row for a model. */
@@ -25,149 +31,129 @@ export type AnalysisAnswer =
 
 export type AppliedResult = "completed" | "failed" | "already-done";
 
+/** Per chunk, answers by what they did: the meaning of AppliedResult, counted. */
+export interface AppliedCounts {
+  completed: number;
+  failed: number;
+  /** Unknown request, request ended before, or answered twice in the chunk. */
+  alreadyDone: number;
+}
+
+interface PricingRow {
+  promptTokenCost: number;
+  completionTokenCost: number;
+  effectiveFrom: Date;
+  effectiveUntil: Date | null;
+}
+
+/** Every pricing period of the models, newest first per model: one query however many requests. */
+async function pricingOf(
+  db: Database,
+  models: readonly string[],
+): Promise<Map<string, PricingRow[]>> {
+  const byModel = new Map<string, PricingRow[]>();
+  if (models.length === 0) return byModel;
+  const rows = await db.aIModelPricing.findMany({
+    where: { aiModel: { name: { in: [...models] } } },
+    orderBy: { effectiveFrom: "desc" },
+    select: {
+      promptTokenCost: true,
+      completionTokenCost: true,
+      effectiveFrom: true,
+      effectiveUntil: true,
+      aiModel: { select: { name: true } },
+    },
+  });
+  for (const { aiModel, ...row } of rows) {
+    const periods = byModel.get(aiModel.name) ?? [];
+    periods.push(row);
+    byModel.set(aiModel.name, periods);
+  }
+  return byModel;
+}
+
+/** The period in force at `at` (the latest started one), else the reference price. */
+function priceAt(
+  periods: readonly PricingRow[] | undefined,
+  model: string,
+  at: Date,
+): TokenPrices | undefined {
+  const row = periods?.find(
+    (p) => p.effectiveFrom <= at && (p.effectiveUntil === null || p.effectiveUntil > at),
+  );
+  if (row) return { prompt: row.promptTokenCost, completion: row.completionTokenCost };
+  return REFERENCE_PRICES[model];
+}
+
 /** Prices in force for a model at a moment: the pricing table first, then the reference. */
 export async function pricesFor(
   db: Database,
   model: string,
   at: Date,
 ): Promise<TokenPrices | undefined> {
-  const row = await db.aIModelPricing.findFirst({
-    where: {
-      aiModel: { name: model },
-      effectiveFrom: { lte: at },
-      OR: [{ effectiveUntil: null }, { effectiveUntil: { gt: at } }],
-    },
-    orderBy: { effectiveFrom: "desc" },
-  });
-  if (row) return { prompt: row.promptTokenCost, completion: row.completionTokenCost };
-  return REFERENCE_PRICES[model];
+  return priceAt((await pricingOf(db, [model])).get(model), model, at);
 }
 
+/** Custom ids the database could take as request ids; anything else matches no request. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Applies a chunk of answers: one read of their requests, one of the prices of their models,
+ * then one transaction of set-based writes (see analysis-results-write.ts). Answers are taken
+ * in order: a request answered twice in the chunk gets its first answer.
+ */
+export async function applyAnalysisAnswers(
+  db: Database,
+  answers: readonly AnalysisAnswer[],
+  usdToEur: number,
+): Promise<AppliedCounts> {
+  const ids = [...new Set(answers.map((a) => a.requestId).filter((id) => UUID.test(id)))];
+  const requests = new Map((await loadOpenRequests(db, ids)).map((r) => [r.id, r]));
+  const metered = answers.flatMap((a) => {
+    const request = a.usage === undefined ? undefined : requests.get(a.requestId);
+    return request ? [request.model] : [];
+  });
+  const pricing = await pricingOf(db, [...new Set(metered)]);
+
+  const outcomes: RequestOutcome[] = [];
+  const seen = new Set<string>();
+  for (const answer of answers) {
+    const request = requests.get(answer.requestId);
+    if (!request || seen.has(request.id)) continue;
+    seen.add(request.id);
+    const usage = answer.usage === undefined ? undefined : usageOf(answer.usage);
+    const prices = usage
+      ? priceAt(pricing.get(request.model), request.model, request.requestedAt)
+      : undefined;
+    outcomes.push({
+      requestId: request.id,
+      sessionId: request.sessionId,
+      tokens: usage ? tokenColumns(usage, prices, usdToEur) : null,
+      parsed:
+        answer.kind === "answer"
+          ? parseAnalysis(answer.content)
+          : { ok: false, reason: answer.error },
+    });
+  }
+  const { completed, failed } = await writeOutcomes(db, outcomes, new Date());
+  return { completed, failed, alreadyDone: answers.length - completed - failed };
+}
+
+/** One answer (the direct path): the chunk path with a chunk of one. */
 export async function applyAnalysisAnswer(
   db: Database,
   answer: AnalysisAnswer,
   usdToEur: number,
 ): Promise<AppliedResult> {
-  const request = await db.aIProcessingRequest.findUnique({
-    where: { id: answer.requestId },
-    select: { id: true, sessionId: true, model: true, requestedAt: true, processingStatus: true },
-  });
-  if (!request) return "already-done";
-  if (
-    request.processingStatus === "PROCESSING_COMPLETE" ||
-    request.processingStatus === "PROCESSING_FAILED"
-  ) {
-    return "already-done";
-  }
-
-  const usage = answer.usage === undefined ? undefined : usageOf(answer.usage);
-  const prices = usage ? await pricesFor(db, request.model, request.requestedAt) : undefined;
-  const tokenFields = usage ? tokenColumns(usage, prices, usdToEur) : {};
-  const parsed =
-    answer.kind === "answer"
-      ? parseAnalysis(answer.content)
-      : { ok: false as const, reason: answer.error };
-  const now = new Date();
-
-  if (!parsed.ok) {
-    const reason = parsed.reason;
-    return db.$transaction(async (tx) => {
-      // Guarded like the success path: a late failure never overwrites a result another
-      // attempt (or a concurrent apply) already recorded.
-      const claimed = await tx.aIProcessingRequest.updateMany({
-        where: {
-          id: request.id,
-          processingStatus: { notIn: ["PROCESSING_COMPLETE", "PROCESSING_FAILED"] },
-        },
-        data: {
-          ...tokenFields,
-          success: false,
-          errorMessage: reason,
-          processingStatus: "PROCESSING_FAILED",
-          completedAt: now,
-        },
-      });
-      if (claimed.count === 0) return "already-done" as const;
-      await tx.sessionProcessingStatus.updateMany({
-        where: {
-          sessionId: request.sessionId,
-          stage: { in: ["AI_ANALYSIS", "QUESTION_EXTRACTION"] },
-        },
-        data: { status: "FAILED", errorMessage: reason, completedAt: now },
-      });
-      return "failed" as const;
-    });
-  }
-
-  const { analysis } = parsed;
-  await db.$transaction(async (tx) => {
-    // The guard against applying twice lives in the same transaction as the writes.
-    const claimed = await tx.aIProcessingRequest.updateMany({
-      where: {
-        id: request.id,
-        processingStatus: { notIn: ["PROCESSING_COMPLETE", "PROCESSING_FAILED"] },
-      },
-      data: {
-        ...tokenFields,
-        success: true,
-        errorMessage: null,
-        processingStatus: "PROCESSING_COMPLETE",
-        completedAt: now,
-      },
-    });
-    if (claimed.count === 0) return;
-    await tx.session.update({
-      where: { id: request.sessionId },
-      data: {
-        language: analysis.language,
-        sentiment: analysis.sentiment as SentimentCategory,
-        escalated: analysis.escalated,
-        forwardedHr: analysis.forwarded_hr,
-        category: analysis.category as SessionCategory,
-        summary: analysis.summary,
-      },
-    });
-    if (analysis.questions.length > 0) {
-      await tx.question.createMany({
-        data: analysis.questions.map((content) => ({ content })),
-        skipDuplicates: true,
-      });
-      const questions = await tx.question.findMany({
-        where: { content: { in: analysis.questions } },
-        select: { id: true, content: true },
-      });
-      const idOf = new Map(questions.map((q) => [q.content, q.id]));
-      await tx.sessionQuestion.deleteMany({ where: { sessionId: request.sessionId } });
-      await tx.sessionQuestion.createMany({
-        data: analysis.questions.flatMap((content, order) => {
-          const questionId = idOf.get(content);
-          return questionId ? [{ sessionId: request.sessionId, questionId, order }] : [];
-        }),
-      });
-    }
-    await tx.sessionProcessingStatus.updateMany({
-      where: { sessionId: request.sessionId, stage: "AI_ANALYSIS" },
-      data: {
-        status: "COMPLETED",
-        completedAt: now,
-        errorMessage: null,
-        metadata: { requestId: request.id },
-      },
-    });
-    await tx.sessionProcessingStatus.updateMany({
-      where: { sessionId: request.sessionId, stage: "QUESTION_EXTRACTION" },
-      data: {
-        status: "COMPLETED",
-        completedAt: now,
-        errorMessage: null,
-        metadata: { questions: analysis.questions.length },
-      },
-    });
-  });
-  return "completed";
+  const counts = await applyAnalysisAnswers(db, [answer], usdToEur);
+  return counts.completed > 0 ? "completed" : counts.failed > 0 ? "failed" : "already-done";
 }
 
-function tokenColumns(usage: TokenUsage, prices: TokenPrices | undefined, usdToEur: number) {
+function tokenColumns(
+  usage: TokenUsage,
+  prices: TokenPrices | undefined,
+  usdToEur: number,
+): TokenColumns {
   return {
     promptTokens: usage.promptTokens,
     completionTokens: usage.completionTokens,

@@ -3,7 +3,7 @@ import OpenAI, { toFile } from "openai";
 import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
 import { Prisma } from "../lib/generated/prisma/client.ts";
 import type { AIBatchRequestStatus } from "../lib/generated/prisma/enums.ts";
-import { type AnalysisAnswer, applyAnalysisAnswer } from "./analysis-results.ts";
+import { type AnalysisAnswer, applyAnalysisAnswers } from "./analysis-results.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
 
@@ -39,6 +39,11 @@ const IN_FLIGHT: AIBatchRequestStatus[] = [
 ];
 /** A batch stuck before submission this long (its creating run died) is submitted by a check run. */
 const ORPHANED_SUBMIT_MS = 10 * 60_000;
+/**
+ * Results applied per transaction. Set-based writes cost about the same for 1 row or 500, and a
+ * killed worker loses at most one uncommitted chunk, which its retry applies again.
+ */
+const APPLY_CHUNK = 500;
 
 const OPENAI_STATUS: Record<string, AIBatchRequestStatus | undefined> = {
   validating: "VALIDATING",
@@ -272,24 +277,40 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     errorFileId: string | null | undefined,
     totals: { completed: number; failed: number },
   ) {
-    const ctx = Context.current();
     for (const fileId of [outputFileId, errorFileId]) {
       if (!fileId) continue;
       const text = await (await openai.files.content(fileId)).text();
+      const answers: AnalysisAnswer[] = [];
       for (const line of text.split("\n")) {
         if (line.trim() === "") continue;
         const answer = answerFromLine(line);
-        if (!answer) {
-          log.warn({ batchId, line: line.slice(0, 200) }, "unreadable batch result line");
-          continue;
-        }
-        const result = await applyAnalysisAnswer(db, answer, usdToEur);
-        if (result === "completed") totals.completed += 1;
-        else if (result === "failed") totals.failed += 1;
-        if ((totals.completed + totals.failed) % 100 === 0) ctx.heartbeat(totals);
+        if (answer) answers.push(answer);
+        else log.warn({ batchId, line: line.slice(0, 200) }, "unreadable batch result line");
       }
+      await applyInChunks(answers, totals);
     }
     return totals;
+  }
+
+  /**
+   * Applies answers a chunk per transaction. With `totals`, adds the chunk's results to them and
+   * heartbeats them after each chunk.
+   */
+  async function applyInChunks(
+    answers: readonly AnalysisAnswer[],
+    totals?: { completed: number; failed: number },
+  ): Promise<void> {
+    for (let start = 0; start < answers.length; start += APPLY_CHUNK) {
+      const counts = await applyAnalysisAnswers(
+        db,
+        answers.slice(start, start + APPLY_CHUNK),
+        usdToEur,
+      );
+      if (!totals) continue;
+      totals.completed += counts.completed;
+      totals.failed += counts.failed;
+      Context.current().heartbeat(totals);
+    }
   }
 
   async function failUnanswered(batchId: string, reason: string): Promise<number> {
@@ -297,8 +318,7 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
       where: { batchId, processingStatus: "BATCHING_IN_PROGRESS" },
       select: { id: true },
     });
-    for (const { id } of open)
-      await applyAnalysisAnswer(db, { requestId: id, kind: "error", error: reason }, usdToEur);
+    await applyInChunks(open.map(({ id }) => ({ requestId: id, kind: "error", error: reason })));
     return open.length;
   }
 
@@ -324,20 +344,13 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
         },
       });
     }
-    for (const r of exhausted) {
-      await db.aIProcessingRequest.update({
-        where: { id: r.id },
+    if (exhausted.length > 0) {
+      await db.aIProcessingRequest.updateMany({
+        where: { id: { in: exhausted.map((r) => r.id) } },
         data: { retryCount: { increment: 1 } },
       });
-      await applyAnalysisAnswer(
-        db,
-        {
-          requestId: r.id,
-          kind: "error",
-          error: `${reason}; gave up after ${config.analysis.maxRetries} retries`,
-        },
-        usdToEur,
-      );
+      const error = `${reason}; gave up after ${config.analysis.maxRetries} retries`;
+      await applyInChunks(exhausted.map(({ id }) => ({ requestId: id, kind: "error", error })));
     }
     return { requeued: retry.length, failedForGood: exhausted.length };
   }

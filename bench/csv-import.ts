@@ -94,7 +94,7 @@ async function importAtSize(
   const perCompany = total / COMPANIES;
   {
     // ---- the platform: a triggered csv-import schedule with a real worker -------------------
-    const url = await services.freshDatabase("import");
+    const url = await services.freshDatabase(`import_${total}`);
     const db = createDatabase(url, { poolSize: 10 });
     const region = `b${randomBytes(3).toString("hex")}`;
     const config = loadConfig(benchEnv(url, services.temporalAddress, region));
@@ -156,7 +156,7 @@ async function importAtSize(
     ctx.log(`  parse only: ${parseMs.toFixed(0)} ms, ${parseRate.toFixed(0)} rows/s`);
 
     // ---- baseline (a): COPY FROM STDIN into a fresh database --------------------------------
-    const copyUrl = await services.freshDatabase("copy");
+    const copyUrl = await services.freshDatabase(`copy_${total}`);
     const copyDb = createDatabase(copyUrl, { poolSize: 2 });
     const copyCompanies = await seedCompanies(copyDb, (prefix) => source.urlFor(prefix, 0));
     await copyDb.$disconnect();
@@ -183,7 +183,7 @@ async function importAtSize(
     ctx.log(`  COPY: ${copyMs.toFixed(0)} ms, ${copyRate.toFixed(0)} rows/s`);
 
     // ---- baseline (b): the old system's row-by-row upsert, on a sample ----------------------
-    const upsertUrl = await services.freshDatabase("upsert");
+    const upsertUrl = await services.freshDatabase(`upsert_${total}`);
     const upsertDb = createDatabase(upsertUrl, { poolSize: 2 });
     let upserted = 0;
     let upsertMs: number;
@@ -227,7 +227,7 @@ async function importAtSize(
       });
       return;
     }
-    const candidateUrl = await services.freshDatabase("candidate");
+    const candidateUrl = await services.freshDatabase(`candidate_${total}`);
     const candidateDb = createDatabase(candidateUrl, { poolSize: 2 });
     const candidateCompanies = await seedCompanies(candidateDb, (prefix) =>
       source.urlFor(prefix, perCompany),
@@ -267,15 +267,13 @@ async function importAtSize(
     recordImport(ctx, total, { importRate, copyRate, upsertRate, upserted, parseRate, note });
     ctx.record({
       bench: "csv-import",
-      metric: `candidate: unnest INSERT, no Temporal ${total} rows`,
+      metric: `same insert path without Temporal, one company at a time, ${total} rows`,
       value: candidateRate,
       unit: "rows/s",
       baseline: "COPY FROM STDIN",
       baselineValue: copyRate,
       ratio: candidateRate / copyRate,
-      target: ">= 0.5",
-      met: candidateRate / copyRate >= 0.5,
-      note: `proposed insert path (bench code only): HTTP + readSessionCsv + pg INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING, ${CANDIDATE_BATCH_ROWS} rows/statement`,
+      note: `reference: HTTP + readSessionCsv + insertSessionImports, ${CANDIDATE_BATCH_ROWS} rows/statement, companies sequential (the platform imports CSV_IMPORT_MAX_CONCURRENT at once)`,
     });
   }
 }

@@ -14,6 +14,7 @@
  */
 
 import { randomBytes } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -1116,6 +1117,8 @@ class StandIn {
     private readonly apiKey: string | undefined,
     initial: StandInBehaviour,
   ) {
+    // Every request sleeping out its latency listens on this one signal; hundreds is normal.
+    setMaxListeners(0, this.closing.signal);
     this.behaviour = DEFAULT_BEHAVIOUR;
     this.configure(initial);
     this.routes = [

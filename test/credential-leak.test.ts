@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redactUrlCredentials } from "../lib/http-source.ts";
 import { freePort } from "../scripts/services/ports.ts";
-import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
@@ -11,12 +9,13 @@ import { CANARY_TRANSCRIPT, row } from "./support/bad-input-corpus.ts";
 import {
   basicAuthOk,
   historyText,
+  payloadText,
   startHttpServer,
   startTestStack,
   type TestHttpServer,
   type TestStack,
 } from "./support/harness.ts";
-import { spawnWorkerProcess, type WorkerProcess } from "./support/processes.ts";
+import { spawnApiProcess, spawnWorkerProcess, type WorkerProcess } from "./support/processes.ts";
 
 /**
  * A company's CSV credentials must never show up anywhere but the Company row and the wire to
@@ -47,58 +46,13 @@ function leaks(where: string, text: string): string[] {
   return found;
 }
 
-/**
- * describe() output with its payloads (heartbeat details, failure details) decoded, the way
- * historyText decodes a history: the client renders payload bytes as base64 `data` strings.
- */
-function describedText(value: unknown): string {
-  const json = JSON.stringify(value);
-  const decoded: string[] = [];
-  JSON.parse(json, (key, v: unknown) => {
-    if (key === "data" && typeof v === "string")
-      decoded.push(Buffer.from(v, "base64").toString("utf8"));
-    return v;
-  });
-  return `${json}\n${decoded.join("\n")}`;
-}
-
-/** The API the way operators run it (`tsx api/main.ts`), its log captured. */
-async function spawnApi(env: Record<string, string>) {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "api/main.ts"], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString();
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  const exited = new Promise<unknown>((resolve) => child.once("exit", resolve));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const up = await fetch(`${url}/livez`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`the API did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return { url, child, exited, output: () => output };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("credentials never leak", () => {
   let stack: TestStack;
   let source: TestHttpServer;
   let worker: WorkerProcess;
-  let api: Awaited<ReturnType<typeof spawnApi>>;
+  let api: Awaited<ReturnType<typeof spawnApiProcess>>;
   let workerMetricsPort: number;
   let refusedPort: number;
   const workflowIds = new Set<string>();
@@ -199,7 +153,7 @@ describe("credentials never leak", () => {
         { ...processEnv, WORKER_METRICS_PORT: String(workerMetricsPort) },
         ["--scheduler=csv-import,import-processing"],
       ),
-      spawnApi(processEnv),
+      spawnApiProcess(processEnv),
     ]);
     await worker.waitReady(90_000);
   }, 180_000);
@@ -222,7 +176,7 @@ describe("credentials never leak", () => {
           const id = action.workflow.workflowId;
           workflowIds.add(id);
           const described = await stack.client.workflow.getHandle(id).describe();
-          describeSnapshots.push(describedText(described.raw));
+          describeSnapshots.push(payloadText(described.raw));
         }
         await sleep(150);
       }
@@ -367,7 +321,7 @@ describe("credentials never leak", () => {
     const found: string[] = [];
     let all = "";
     for (const id of workflowIds) {
-      const text = `${await historyText(stack.client, id)}\n${describedText((await stack.client.workflow.getHandle(id).describe()).raw)}`;
+      const text = `${await historyText(stack.client, id)}\n${payloadText((await stack.client.workflow.getHandle(id).describe()).raw)}`;
       all += text;
       found.push(...leaks(`workflow ${id}`, text));
     }

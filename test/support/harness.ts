@@ -132,23 +132,24 @@ export async function triggerAndWait<T = unknown>(
   }
 }
 
+/**
+ * JSON of a Temporal object (a history, describe() output) with its payloads decoded: the
+ * client renders payload bytes as base64 `data` strings. For leak scans.
+ */
+export function payloadText(value: unknown): string {
+  const json = JSON.stringify(value);
+  const decoded: string[] = [];
+  JSON.parse(json, (key, v: unknown) => {
+    if (key === "data" && typeof v === "string")
+      decoded.push(Buffer.from(v, "base64").toString("utf8"));
+    return v;
+  });
+  return `${json}\n${decoded.join("\n")}`;
+}
+
 /** Everything Temporal stored for a workflow run, payloads decoded to text, for leak scans. */
 export async function historyText(client: Client, workflowId: string): Promise<string> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const json = JSON.stringify(history);
-  const decoded: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(walk);
-    else if (node && typeof node === "object") {
-      for (const [key, value] of Object.entries(node)) {
-        if (key === "data" && typeof value === "string")
-          decoded.push(Buffer.from(value, "base64").toString("utf8"));
-        else walk(value);
-      }
-    }
-  };
-  walk(JSON.parse(json));
-  return `${json}\n${decoded.join("\n")}`;
+  return payloadText(await client.workflow.getHandle(workflowId).fetchHistory());
 }
 
 export interface RunResult {

@@ -14,33 +14,37 @@ export interface WorkerProcess {
   waitReady(timeoutMs?: number): Promise<void>;
 }
 
+/** `node --import tsx <script>` from the project root, its stdout and stderr collected. */
+function spawnTsx(script: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  return { child, exited, output: () => output };
+}
+
 export async function spawnWorkerProcess(
   name: string,
   env: Record<string, string>,
   args: string[] = ["--all"],
 ): Promise<WorkerProcess> {
   const healthPort = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "workers/main.ts", ...args], {
-    cwd: PROJECT_ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      SCHEDULER_INSTANCE_ID: name,
-      WORKER_HEALTH_PORT: String(healthPort),
-      LOG_LEVEL: env.LOG_LEVEL === "silent" ? "warn" : (env.LOG_LEVEL ?? "warn"),
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const { child, exited, output } = spawnTsx("workers/main.ts", args, {
+    ...env,
+    SCHEDULER_INSTANCE_ID: name,
+    WORKER_HEALTH_PORT: String(healthPort),
+    LOG_LEVEL: env.LOG_LEVEL === "silent" ? "warn" : (env.LOG_LEVEL ?? "warn"),
   });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<number | string>((resolve) =>
-    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
-  );
   const readyz = async () => {
     try {
       return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status;
@@ -52,15 +56,15 @@ export async function spawnWorkerProcess(
     name,
     healthPort,
     child,
-    output: () => output,
+    output,
     exited,
     readyz,
     waitReady: async (timeoutMs = 60_000) => {
       const deadline = Date.now() + timeoutMs;
       while ((await readyz()) !== 200) {
-        if (child.exitCode !== null) throw new Error(`${name} exited early:\n${output}`);
+        if (child.exitCode !== null) throw new Error(`${name} exited early:\n${output()}`);
         if (Date.now() > deadline)
-          throw new Error(`${name} not ready after ${timeoutMs} ms:\n${output}`);
+          throw new Error(`${name} not ready after ${timeoutMs} ms:\n${output()}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     },
@@ -74,4 +78,23 @@ export async function spawnWorkerProcess(
 export async function killWorkerProcess(worker: WorkerProcess): Promise<number | string> {
   worker.child.kill("SIGKILL");
   return worker.exited;
+}
+
+/** The API the way operators run it (`tsx api/main.ts`), ready once /livez answers. */
+export async function spawnApiProcess(env: Record<string, string>) {
+  const port = await freePort();
+  const { child, exited, output } = spawnTsx("api/main.ts", [], { ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const up = await fetch(`${url}/livez`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`the API did not start:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { url, child, exited, output };
 }

@@ -10,6 +10,7 @@ import { type DevServer, startTemporalDevServer } from "../scripts/services/temp
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {
+  activityAttempts,
   silentLog,
   startHttpServer,
   startTestStack,
@@ -90,16 +91,6 @@ async function triggerCsvImport(stack: TestStack): Promise<string> {
     return actions.find((a) => !before.has(a.action.workflow.workflowId))?.action.workflow
       .workflowId;
   });
-}
-
-/** Activity attempts started in a run, from its Temporal history. */
-async function activityAttempts(stack: TestStack, workflowId: string): Promise<number[]> {
-  const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-  return (history.events ?? []).flatMap((event) =>
-    event.activityTaskStartedEventAttributes
-      ? [event.activityTaskStartedEventAttributes.attempt ?? 1]
-      : [],
-  );
 }
 
 async function expectEveryRowOnce(stack: TestStack): Promise<void> {
@@ -228,7 +219,7 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
     await waitFor("readiness to recover", async () =>
       (await readiness(worker)).status === 200 ? true : undefined,
     );
-    const attempts = await activityAttempts(stack, workflowId);
+    const attempts = (await activityAttempts(stack.client, workflowId)).map((a) => a.attempt);
     console.log(
       `FAULT-FIGURES temporal-restart rows=${COMPANIES * ROWS} rowsAtCrash=${rowsAtCrash} downMs=${downMs} readinessNoticedMs=${noticedAfterMs} completedAfterRestartMs=${completedAfterMs} maxActivityAttempt=${Math.max(...attempts)} imported=${await stack.db.sessionImport.count()}`,
     );
@@ -293,7 +284,7 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
     expect(result.counts).toMatchObject({ companies: COMPANIES, imported: COMPANIES, failed: 0 });
     await expectEveryRowOnce(stack);
     // The outage cost attempts, not rows: some activity ran again after failing.
-    const attempts = await activityAttempts(stack, workflowId);
+    const attempts = (await activityAttempts(stack.client, workflowId)).map((a) => a.attempt);
     expect(Math.max(...attempts)).toBeGreaterThan(1);
     await waitFor("readiness to recover", async () =>
       (await readiness(worker)).status === 200 ? true : undefined,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {
+  activityAttempts,
   startHttpServer,
   startTestStack,
   type TestHttpServer,
@@ -25,29 +26,6 @@ function csvFor(company: number): string {
   for (let row = 0; row < ROWS; row++)
     lines.push(`c${company}-s${row},01.05.2025 08:00:00,01.05.2025 08:01:00`);
   return lines.join("\n");
-}
-
-/** Which worker identity started which activity attempt, from the run's Temporal history. */
-async function activityStarts(stack: TestStack, workflowId: string) {
-  const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
-  const scheduled = new Map<string, string>();
-  const starts: { activity: string; identity: string; attempt: number; at: number }[] = [];
-  for (const event of history.events ?? []) {
-    const attrs = event.activityTaskScheduledEventAttributes;
-    if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? "");
-    const started = event.activityTaskStartedEventAttributes;
-    if (started) {
-      starts.push({
-        activity: scheduled.get(String(started.scheduledEventId)) ?? "",
-        identity: started.identity ?? "",
-        attempt: started.attempt ?? 1,
-        at:
-          Number(event.eventTime?.seconds ?? 0) * 1000 +
-          Math.floor((event.eventTime?.nanos ?? 0) / 1e6),
-      });
-    }
-  }
-  return starts;
 }
 
 /** The id of the run a trigger just started (the newest action of the schedule). */
@@ -128,7 +106,7 @@ describe("replicas of one worker type in separate processes", () => {
     await expect
       .poll(
         async () =>
-          (await activityStarts(stack, workflowId)).some(
+          (await activityAttempts(stack.client, workflowId)).some(
             (s) => s.activity === "importCompanyCsv" && s.identity === "replica-a:csv-import",
           ),
         { timeout: 60_000, interval: 50 },
@@ -148,7 +126,7 @@ describe("replicas of one worker type in separate processes", () => {
     expect(perCompany.map((c) => c._count)).toEqual(Array(COMPANIES).fill(ROWS));
 
     // Both processes did part of the work; what A had in flight was retried on B.
-    const starts = (await activityStarts(stack, workflowId)).filter(
+    const starts = (await activityAttempts(stack.client, workflowId)).filter(
       (s) => s.activity === "importCompanyCsv",
     );
     const byWorker = new Set(starts.map((s) => s.identity));
@@ -191,7 +169,7 @@ describe("replicas of one worker type in separate processes", () => {
     const { workflowId, result } = await running;
     expect(result.outcome).toBe("SUCCEEDED");
     expect(await stack.db.sessionImport.count()).toBe(COMPANIES * ROWS);
-    const starts = (await activityStarts(stack, workflowId)).filter(
+    const starts = (await activityAttempts(stack.client, workflowId)).filter(
       (s) => s.activity === "importCompanyCsv",
     );
     expect(starts.filter((s) => s.identity === "replica-c:csv-import")).toHaveLength(CONCURRENCY);

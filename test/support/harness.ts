@@ -336,14 +336,14 @@ export async function pendingActivities(handle: WorkflowHandle): Promise<Pending
   });
 }
 
-/** The activity attempts a run's history records: type, attempt and the worker identity. */
+/** The activity attempts a run's history records: type, attempt, worker identity, start time. */
 export async function activityAttempts(
   client: Client,
   workflowId: string,
-): Promise<{ activity: string; attempt: number; identity: string }[]> {
+): Promise<{ activity: string; attempt: number; identity: string; at: number }[]> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const scheduled = new Map<string, string>();
-  const attempts: { activity: string; attempt: number; identity: string }[] = [];
+  const attempts: { activity: string; attempt: number; identity: string; at: number }[] = [];
   for (const event of history.events ?? []) {
     const attrs = event.activityTaskScheduledEventAttributes;
     if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? "");
@@ -353,6 +353,9 @@ export async function activityAttempts(
         activity: scheduled.get(String(started.scheduledEventId)) ?? "",
         attempt: started.attempt ?? 1,
         identity: started.identity ?? "",
+        at:
+          Number(event.eventTime?.seconds ?? 0) * 1000 +
+          Math.floor((event.eventTime?.nanos ?? 0) / 1e6),
       });
     }
   }

@@ -105,25 +105,40 @@ export async function schedulerStatus(
   const { client, db } = options;
   const now = options.now ?? new Date();
   const base = { id: def.id, scheduleId: def.scheduleId };
-  const [schedule, setting, lastSuccessRun, recent, pollers] = await Promise.all([
+  const [schedule, stored, pollers] = await Promise.all([
     client.schedule
       .getHandle(def.scheduleId)
       .describe()
       .catch((error: unknown) => error as Error),
-    db.schedulerSetting.findUnique({ where: { scheduleId: def.scheduleId } }),
-    db.schedulerRun.findFirst({
-      where: { scheduleId: def.scheduleId, outcome: { in: [...SUCCESSFUL_OUTCOMES] } },
-      orderBy: { finishedAt: "desc" },
-      select: { finishedAt: true },
-    }),
-    db.schedulerRun.findMany({
-      where: { scheduleId: def.scheduleId, finishedAt: { not: null } },
-      orderBy: { finishedAt: "desc" },
-      take: options.errorThreshold,
-      select: { outcome: true, error: true },
-    }),
+    // The run table and settings: when PostgreSQL is unreachable the scheduler reports ERROR
+    // with the reason, instead of the whole health request failing with a 500.
+    Promise.all([
+      db.schedulerSetting.findUnique({ where: { scheduleId: def.scheduleId } }),
+      db.schedulerRun.findFirst({
+        where: { scheduleId: def.scheduleId, outcome: { in: [...SUCCESSFUL_OUTCOMES] } },
+        orderBy: { finishedAt: "desc" },
+        select: { finishedAt: true },
+      }),
+      db.schedulerRun.findMany({
+        where: { scheduleId: def.scheduleId, finishedAt: { not: null } },
+        orderBy: { finishedAt: "desc" },
+        take: options.errorThreshold,
+        select: { outcome: true, error: true },
+      }),
+    ]).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))),
     taskQueuePollers(client, options.namespace, def.taskQueue).catch(() => [] as PollerView[]),
   ]);
+  if (stored instanceof Error) {
+    return {
+      ...base,
+      lastSuccess: null,
+      pollers,
+      status: "ERROR",
+      healthy: false,
+      reason: `PostgreSQL: ${stored.message.trim().split("\n").at(-1) ?? "unreachable"}`,
+    };
+  }
+  const [setting, lastSuccessRun, recent] = stored;
   const lastSuccess = lastSuccessRun?.finishedAt ?? null;
   const common = { ...base, lastSuccess, pollers };
 

@@ -267,6 +267,12 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
     const apiReady = await api.request("/readyz");
     expect(apiReady.status).toBe(503);
     expect(JSON.stringify(await apiReady.json())).toMatch(/"name":"postgres","ok":false/);
+    // The documented health endpoint answers (503, the scheduler ERROR) rather than failing.
+    const healthDuring = await api.request("/api/admin/schedulers/health");
+    expect(healthDuring.status).toBe(503);
+    expect(
+      ((await healthDuring.json()) as { details: Record<string, unknown> }).details["csv-import"],
+    ).toMatchObject({ status: "ERROR", healthy: false });
     // Nothing can be written meanwhile: the row count stands still.
     const rowsDuringOutage = await stack.db.sessionImport.count();
     await sleep(Math.max(0, 8_000 - (Date.now() - cutAt)));
@@ -290,6 +296,10 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
       (await readiness(worker)).status === 200 ? true : undefined,
     );
     expect((await api.request("/readyz")).status).toBe(200);
+    const healthAfter = (await (await api.request("/api/admin/schedulers/health")).json()) as {
+      details: Record<string, unknown>;
+    };
+    expect(healthAfter.details["csv-import"]).toMatchObject({ status: "RUNNING", healthy: true });
     console.log(
       `FAULT-FIGURES postgres-outage rows=${COMPANIES * ROWS} rowsAtCut=${rowsAtCut} outageMs=${restoredAt - cutAt} readinessNoticedMs=${noticedAfterMs} completedAfterRestoreMs=${completedAfterMs} retriedAttempts=${attempts.filter((a) => a > 1).length} maxActivityAttempt=${Math.max(...attempts)} imported=${await stack.db.sessionImport.count()}`,
     );

@@ -205,11 +205,16 @@ async function readSnapshot(
 
   const [statuses, runs, pipeline] = await Promise.all([
     Promise.all(
-      // schedulerStatus turns Temporal failures into an ERROR state; it rejects only when the
-      // run table cannot be read.
-      definitions.map((def) =>
-        fromDatabase(deps.client.withDeadline(deadline, () => deps.schedulerStatus(def))),
-      ),
+      // schedulerStatus reports an unreadable source as an ERROR state naming it; a scheduler
+      // whose run table could not be read has no state for the metrics.
+      definitions.map(async (def) => {
+        const status = await fromDatabase(
+          deps.client.withDeadline(deadline, () => deps.schedulerStatus(def)),
+        );
+        if (status?.unreachable !== "database") return status;
+        databaseErrors.push(new Error(status.reason));
+        return undefined;
+      }),
     ),
     fromDatabase(readRunTotals(deps.db, definitions)),
     fromDatabase(readPipeline(deps.db)),
@@ -233,9 +238,8 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** schedulerStatus reports a failed schedule describe() as ERROR without a description. */
 function temporalUnreachable(status: SchedulerStatus): boolean {
-  return status.status === "ERROR" && status.schedule === undefined;
+  return status.unreachable === "temporal";
 }
 
 interface RunRow {

@@ -26,6 +26,8 @@ export interface SchedulerStatus {
   schedule?: ScheduleDescription;
   /** Workers seen polling this scheduler's task queue recently. */
   pollers: PollerView[];
+  /** Set when the state could not be read: which source failed. */
+  unreachable?: "temporal" | "database";
 }
 
 export interface StatusOptions {
@@ -135,6 +137,7 @@ export async function schedulerStatus(
       pollers,
       status: "ERROR",
       healthy: false,
+      unreachable: "database",
       reason: `PostgreSQL: ${stored.message.trim().split("\n").at(-1) ?? "unreachable"}`,
     };
   }
@@ -159,7 +162,13 @@ export async function schedulerStatus(
     };
   }
   if (schedule instanceof Error) {
-    return { ...common, status: "ERROR", healthy: false, reason: `Temporal: ${schedule.message}` };
+    return {
+      ...common,
+      status: "ERROR",
+      healthy: false,
+      unreachable: "temporal",
+      reason: `Temporal: ${schedule.message}`,
+    };
   }
   const withSchedule = { ...common, schedule };
   if (schedule.state.paused) {

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { createLogger } from "../lib/logger.ts";
@@ -9,14 +8,14 @@ import {
   createDatabase,
   databaseUrlFor,
   dropDatabase,
-  startEmbeddedPostgres,
+  startRunPostgres,
 } from "../scripts/services/postgres.ts";
 import {
   ensureTemporalCli,
   PROJECT_ROOT,
   startTemporalDevServer,
 } from "../scripts/services/temporal.ts";
-import { bundleWorkflows } from "../workers/runtime.ts";
+import { bundleWorkflows } from "../workers/workflow-bundle.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -57,24 +56,9 @@ export default async function setup(project: TestProject) {
     cleanups.push(server.stop);
   }
 
-  let postgresAdminUrl: string;
-  if (process.env.DATABASE_URL) {
-    postgresAdminUrl = databaseUrlFor(process.env.DATABASE_URL, "postgres");
-  } else {
-    const server = await startEmbeddedPostgres({
-      // A data folder per run: parallel runs (several terminals, agents) never share a cluster.
-      dataDir: join(PROJECT_ROOT, ".data", `test-postgres-${runId}`),
-      port: await freePort(),
-    });
-    postgresAdminUrl = server.adminUrl;
-    cleanups.push(async () => {
-      await server.stop();
-      rmSync(join(PROJECT_ROOT, ".data", `test-postgres-${runId}`), {
-        recursive: true,
-        force: true,
-      });
-    });
-  }
+  const postgres = await startRunPostgres(join(PROJECT_ROOT, ".data", `test-postgres-${runId}`));
+  cleanups.push(postgres.stop);
+  const postgresAdminUrl = postgres.adminUrl;
 
   const templateDatabase = `livedash_test_${runId}_template`;
   await createDatabase(postgresAdminUrl, templateDatabase);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
+import { freePort } from "./ports.ts";
 
 export const EMBEDDED_PG_PORT = 54329;
 /** Local-only development password of the embedded server; never used for a real database. */
@@ -83,6 +84,32 @@ export async function startEmbeddedPostgres(options: {
   return {
     adminUrl: `postgresql://postgres:${EMBEDDED_PG_PASSWORD}@127.0.0.1:${port}/postgres`,
     stop: () => server.stop(),
+  };
+}
+
+/**
+ * PostgreSQL for one test or benchmark run: DATABASE_URL's server when set, else an embedded
+ * server on a free port with its data in `dataDir` (one folder per run, so parallel runs never
+ * share a cluster), which stop() removes.
+ */
+export async function startRunPostgres(
+  dataDir: string,
+): Promise<{ adminUrl: string; embedded: boolean; stop(): Promise<void> }> {
+  if (process.env.DATABASE_URL) {
+    return {
+      adminUrl: databaseUrlFor(process.env.DATABASE_URL, "postgres"),
+      embedded: false,
+      stop: async () => undefined,
+    };
+  }
+  const server = await startEmbeddedPostgres({ dataDir, port: await freePort() });
+  return {
+    adminUrl: server.adminUrl,
+    embedded: true,
+    stop: async () => {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -15,10 +15,8 @@ import {
 } from "../lib/analysis.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
 import { createDatabase, type Database } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
 import { createOpenAIClient } from "../lib/openai.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
-import { startWorkers } from "../workers/runtime.ts";
 import {
   activityExecutions,
   analysisFigures,
@@ -28,6 +26,7 @@ import {
   percentile,
   ratePerSecond,
   seedAnalysisBacklog,
+  startBenchWorkers,
   startOpenAIStandInProcess,
   triggerAndTime,
 } from "./support.ts";
@@ -119,13 +118,7 @@ async function directCase(ctx: BenchContext, standInUrl: string, concurrency: nu
       concurrency,
     );
 
-    const workers = await startWorkers({
-      config,
-      db: workerDb,
-      log: createLogger("warn", "bench-worker"),
-      types: ["session-processing"],
-      workflowBundle: ctx.workflowBundle,
-    });
+    const workers = await startBenchWorkers(ctx, config, workerDb, ["session-processing"]);
     let run: Awaited<ReturnType<typeof triggerAndTime>>;
     // The worker runs in this process: its CPU and event-loop delay say whether it is the limit.
     const lag = monitorEventLoopDelay({ resolution: 20 });
@@ -364,13 +357,7 @@ async function batchCase(ctx: BenchContext) {
       prefix: "b",
       requests: "PENDING_BATCHING",
     });
-    const workers = await startWorkers({
-      config,
-      db: workerDb,
-      log: createLogger("warn", "bench-worker"),
-      types: ["batch-processing"],
-      workflowBundle: ctx.workflowBundle,
-    });
+    const workers = await startBenchWorkers(ctx, config, workerDb, ["batch-processing"]);
     let run: Awaited<ReturnType<typeof triggerAndTime>>;
     let created: Awaited<ReturnType<typeof triggerAndTime>>;
     try {

@@ -9,9 +9,7 @@ import { loadConfig } from "../lib/config.ts";
 import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
 import { createDatabase, type Database } from "../lib/db.ts";
 import { openSource } from "../lib/http-source.ts";
-import { createLogger } from "../lib/logger.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
-import { startWorkers } from "../workers/runtime.ts";
 import {
   type BenchContext,
   benchEnv,
@@ -19,6 +17,7 @@ import {
   csvLine,
   csvStream,
   generatedStream,
+  startBenchWorkers,
   startCsvSource,
   triggerAndTime,
 } from "./support.ts";
@@ -92,194 +91,176 @@ async function importAtSize(
 ): Promise<void> {
   const { services } = ctx;
   const perCompany = total / COMPANIES;
-  {
-    // ---- the platform: a triggered csv-import schedule with a real worker -------------------
-    const url = await services.freshDatabase(`import_${total}`);
-    const db = createDatabase(url, { poolSize: 10 });
-    const region = `b${randomBytes(3).toString("hex")}`;
-    const config = loadConfig(benchEnv(url, services.temporalAddress, region));
-    await seedCompanies(db, (prefix) => source.urlFor(prefix, perCompany));
-    const workers = await startWorkers({
-      config,
-      db,
-      log: createLogger("warn", "bench-worker"),
-      types: ["csv-import"],
-      workflowBundle: ctx.workflowBundle,
-    });
-    const temporal = await connectClient(services.temporalAddress);
-    let importMs: number;
-    let importStored = 0;
-    let importOutcome = "";
-    try {
-      ctx.log(
-        `csv-import: ${COMPANIES} companies x ${perCompany} rows, ${config.csvImport.maxConcurrent} at once`,
-      );
-      const lag = monitorEventLoopDelay({ resolution: 20 });
-      lag.enable();
-      const cpuBefore = process.cpuUsage();
-      const run = await triggerAndTime(
-        temporal.client,
-        db,
-        qualifiedName("csv-import", region),
-        total > 100_000 ? 900_000 : 300_000,
-      );
-      lag.disable();
-      const cpu = process.cpuUsage(cpuBefore);
-      ctx.log(
-        `  worker process during the run: event-loop delay p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms, max ${(lag.max / 1e6).toFixed(0)} ms; CPU user ${(cpu.user / 1e3).toFixed(0)} ms, system ${(cpu.system / 1e3).toFixed(0)} ms over ${run.ms} ms`,
-      );
-      const stored = await db.sessionImport.count();
-      if (stored === 0) throw new Error(`import run ${run.outcome} stored no rows`);
-      importMs = run.ms;
-      importStored = stored;
-      importOutcome = run.outcome;
-      if (run.outcome !== "SUCCEEDED" || stored !== total) {
-        ctx.log(`  WARNING: run ${run.outcome}, ${stored}/${total} rows stored`);
-      }
-    } finally {
-      await temporal.close();
-      await workers.shutdown();
-      await db.$disconnect();
-    }
-    const importRate = (importStored / importMs) * 1000;
-    ctx.log(`  scheduled import: ${importMs} ms, ${importRate.toFixed(0)} rows/s`);
-
-    // ---- breakdown: parsing only (no HTTP, no database) ------------------------------------
-    const parseStarted = performance.now();
-    let parsed = 0;
-    for await (const event of readSessionCsv(csvStream("p", total))) {
-      if (event.kind === "row") parsed += 1;
-    }
-    const parseMs = performance.now() - parseStarted;
-    if (parsed !== total) throw new Error(`parser returned ${parsed}/${total} rows`);
-    const parseRate = (total / parseMs) * 1000;
-    ctx.log(`  parse only: ${parseMs.toFixed(0)} ms, ${parseRate.toFixed(0)} rows/s`);
-
-    // ---- baseline (a): COPY FROM STDIN into a fresh database --------------------------------
-    const copyUrl = await services.freshDatabase(`copy_${total}`);
-    const copyDb = createDatabase(copyUrl, { poolSize: 2 });
-    const copyCompanies = await seedCompanies(copyDb, (prefix) => source.urlFor(prefix, 0));
-    await copyDb.$disconnect();
-    const client = new pg.Client({ connectionString: copyUrl });
-    await client.connect();
-    let copyMs: number;
-    try {
-      const started = performance.now();
-      for (const [k, company] of copyCompanies.entries()) {
-        const stream = client.query(
-          copyFrom(`COPY "SessionImport" (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)`),
-        );
-        await pipeline(copyRows(company.id, `c${k}`, perCompany), stream);
-      }
-      copyMs = performance.now() - started;
-      const { rows } = await client.query<{ n: string }>(
-        'SELECT count(*) AS n FROM "SessionImport"',
-      );
-      if (Number(rows[0]?.n) !== total) throw new Error(`COPY stored ${rows[0]?.n}/${total}`);
-    } finally {
-      await client.end();
-    }
-    const copyRate = (total / copyMs) * 1000;
-    ctx.log(`  COPY: ${copyMs.toFixed(0)} ms, ${copyRate.toFixed(0)} rows/s`);
-
-    // ---- baseline (b): the old system's row-by-row upsert, on a sample ----------------------
-    const upsertUrl = await services.freshDatabase(`upsert_${total}`);
-    const upsertDb = createDatabase(upsertUrl, { poolSize: 2 });
-    let upserted = 0;
-    let upsertMs: number;
-    try {
-      const [company] = await seedCompanies(upsertDb, (prefix) => source.urlFor(prefix, 0));
-      if (!company) throw new Error("no company");
-      const started = performance.now();
-      for await (const event of readSessionCsv(csvStream("c0", UPSERT_SAMPLE_ROWS))) {
-        if (event.kind !== "row") continue;
-        const row = { ...event.row, companyId: company.id };
-        await upsertDb.sessionImport.upsert({
-          where: {
-            companyId_externalSessionId: {
-              companyId: company.id,
-              externalSessionId: row.externalSessionId,
-            },
-          },
-          create: row,
-          update: row,
-        });
-        upserted += 1;
-        if (performance.now() - started > UPSERT_MAX_MS) break;
-      }
-      upsertMs = performance.now() - started;
-    } finally {
-      await upsertDb.$disconnect();
-    }
-    const upsertRate = (upserted / upsertMs) * 1000;
-    ctx.log(`  row-by-row upsert: ${upserted} rows, ${upsertRate.toFixed(0)} rows/s`);
-
-    // ---- the activity's own read + insert path without Temporal (insertSessionImports) ------
-    // (at the small size only: it shows what Temporal and the worker add, not how it scales)
-    if (total > 100_000) {
-      recordImport(ctx, total, {
-        importRate,
-        copyRate,
-        upsertRate,
-        upserted,
-        parseRate,
-        note: importNote(total, perCompany, importOutcome, importStored),
-      });
-      return;
-    }
-    const candidateUrl = await services.freshDatabase(`candidate_${total}`);
-    const candidateDb = createDatabase(candidateUrl, { poolSize: 2 });
-    const candidateCompanies = await seedCompanies(candidateDb, (prefix) =>
-      source.urlFor(prefix, perCompany),
-    );
-    let candidateMs: number;
-    try {
-      const started = performance.now();
-      let inserted = 0;
-      for (const company of candidateCompanies) {
-        const body = await openSource({
-          url: company.csvUrl,
-          timeoutMs: 300_000,
-          maxBytes: 4 * 1024 * 1024 * 1024,
-        });
-        let batch: SessionImportRow[] = [];
-        for await (const event of readSessionCsv(body.body)) {
-          if (event.kind !== "row") continue;
-          batch.push(event.row);
-          if (batch.length >= CANDIDATE_BATCH_ROWS) {
-            inserted += await insertSessionImports(candidateDb, company.id, batch);
-            batch = [];
-          }
-        }
-        inserted += await insertSessionImports(candidateDb, company.id, batch);
-      }
-      candidateMs = performance.now() - started;
-      if (inserted !== total) throw new Error(`candidate inserted ${inserted}/${total}`);
-    } finally {
-      await candidateDb.$disconnect();
-    }
-    const candidateRate = (total / candidateMs) * 1000;
+  // ---- the platform: a triggered csv-import schedule with a real worker -------------------
+  const url = await services.freshDatabase(`import_${total}`);
+  const db = createDatabase(url, { poolSize: 10 });
+  const region = `b${randomBytes(3).toString("hex")}`;
+  const config = loadConfig(benchEnv(url, services.temporalAddress, region));
+  await seedCompanies(db, (prefix) => source.urlFor(prefix, perCompany));
+  const workers = await startBenchWorkers(ctx, config, db, ["csv-import"]);
+  const temporal = await connectClient(services.temporalAddress);
+  let importMs: number;
+  let importStored = 0;
+  let importOutcome = "";
+  try {
     ctx.log(
-      `  candidate (HTTP + parse + unnest INSERT, ${CANDIDATE_BATCH_ROWS}/batch, companies one after another): ${candidateMs.toFixed(0)} ms, ${candidateRate.toFixed(0)} rows/s`,
+      `csv-import: ${COMPANIES} companies x ${perCompany} rows, ${config.csvImport.maxConcurrent} at once`,
     );
-
-    const note = importNote(total, perCompany, importOutcome, importStored);
-    recordImport(ctx, total, { importRate, copyRate, upsertRate, upserted, parseRate, note });
-    ctx.record({
-      bench: "csv-import",
-      metric: `same insert path without Temporal, one company at a time, ${total} rows`,
-      value: candidateRate,
-      unit: "rows/s",
-      baseline: "COPY FROM STDIN",
-      baselineValue: copyRate,
-      ratio: candidateRate / copyRate,
-      note: `reference: HTTP + readSessionCsv + insertSessionImports, ${CANDIDATE_BATCH_ROWS} rows/statement, companies sequential (the platform imports CSV_IMPORT_MAX_CONCURRENT at once)`,
-    });
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
+    const cpuBefore = process.cpuUsage();
+    const run = await triggerAndTime(
+      temporal.client,
+      db,
+      qualifiedName("csv-import", region),
+      total > 100_000 ? 900_000 : 300_000,
+    );
+    lag.disable();
+    const cpu = process.cpuUsage(cpuBefore);
+    ctx.log(
+      `  worker process during the run: event-loop delay p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(0)} ms, max ${(lag.max / 1e6).toFixed(0)} ms; CPU user ${(cpu.user / 1e3).toFixed(0)} ms, system ${(cpu.system / 1e3).toFixed(0)} ms over ${run.ms} ms`,
+    );
+    const stored = await db.sessionImport.count();
+    if (stored === 0) throw new Error(`import run ${run.outcome} stored no rows`);
+    importMs = run.ms;
+    importStored = stored;
+    importOutcome = run.outcome;
+    if (run.outcome !== "SUCCEEDED" || stored !== total) {
+      ctx.log(`  WARNING: run ${run.outcome}, ${stored}/${total} rows stored`);
+    }
+  } finally {
+    await temporal.close();
+    await workers.shutdown();
+    await db.$disconnect();
   }
-}
+  const importRate = (importStored / importMs) * 1000;
+  ctx.log(`  scheduled import: ${importMs} ms, ${importRate.toFixed(0)} rows/s`);
 
-function importNote(total: number, perCompany: number, outcome: string, stored: number): string {
-  return `${COMPANIES} companies x ${perCompany} rows, trigger to SchedulerRun.finishedAt; run ${outcome}, ${stored}/${total} rows stored`;
+  // ---- breakdown: parsing only (no HTTP, no database) ------------------------------------
+  const parseStarted = performance.now();
+  let parsed = 0;
+  for await (const event of readSessionCsv(csvStream("p", total))) {
+    if (event.kind === "row") parsed += 1;
+  }
+  const parseMs = performance.now() - parseStarted;
+  if (parsed !== total) throw new Error(`parser returned ${parsed}/${total} rows`);
+  const parseRate = (total / parseMs) * 1000;
+  ctx.log(`  parse only: ${parseMs.toFixed(0)} ms, ${parseRate.toFixed(0)} rows/s`);
+
+  // ---- baseline (a): COPY FROM STDIN into a fresh database --------------------------------
+  const copyUrl = await services.freshDatabase(`copy_${total}`);
+  const copyDb = createDatabase(copyUrl, { poolSize: 2 });
+  const copyCompanies = await seedCompanies(copyDb, (prefix) => source.urlFor(prefix, 0));
+  await copyDb.$disconnect();
+  const client = new pg.Client({ connectionString: copyUrl });
+  await client.connect();
+  let copyMs: number;
+  try {
+    const started = performance.now();
+    for (const [k, company] of copyCompanies.entries()) {
+      const stream = client.query(
+        copyFrom(`COPY "SessionImport" (${COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)`),
+      );
+      await pipeline(copyRows(company.id, `c${k}`, perCompany), stream);
+    }
+    copyMs = performance.now() - started;
+    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM "SessionImport"');
+    if (Number(rows[0]?.n) !== total) throw new Error(`COPY stored ${rows[0]?.n}/${total}`);
+  } finally {
+    await client.end();
+  }
+  const copyRate = (total / copyMs) * 1000;
+  ctx.log(`  COPY: ${copyMs.toFixed(0)} ms, ${copyRate.toFixed(0)} rows/s`);
+
+  // ---- baseline (b): the old system's row-by-row upsert, on a sample ----------------------
+  const upsertUrl = await services.freshDatabase(`upsert_${total}`);
+  const upsertDb = createDatabase(upsertUrl, { poolSize: 2 });
+  let upserted = 0;
+  let upsertMs: number;
+  try {
+    const [company] = await seedCompanies(upsertDb, (prefix) => source.urlFor(prefix, 0));
+    if (!company) throw new Error("no company");
+    const started = performance.now();
+    for await (const event of readSessionCsv(csvStream("c0", UPSERT_SAMPLE_ROWS))) {
+      if (event.kind !== "row") continue;
+      const row = { ...event.row, companyId: company.id };
+      await upsertDb.sessionImport.upsert({
+        where: {
+          companyId_externalSessionId: {
+            companyId: company.id,
+            externalSessionId: row.externalSessionId,
+          },
+        },
+        create: row,
+        update: row,
+      });
+      upserted += 1;
+      if (performance.now() - started > UPSERT_MAX_MS) break;
+    }
+    upsertMs = performance.now() - started;
+  } finally {
+    await upsertDb.$disconnect();
+  }
+  const upsertRate = (upserted / upsertMs) * 1000;
+  ctx.log(`  row-by-row upsert: ${upserted} rows, ${upsertRate.toFixed(0)} rows/s`);
+
+  // ---- the activity's own read + insert path without Temporal (insertSessionImports) ------
+  // (at the small size only: it shows what Temporal and the worker add, not how it scales)
+  recordImport(ctx, total, {
+    importRate,
+    copyRate,
+    upsertRate,
+    upserted,
+    parseRate,
+    note: `${COMPANIES} companies x ${perCompany} rows, trigger to SchedulerRun.finishedAt; run ${importOutcome}, ${importStored}/${total} rows stored`,
+  });
+  if (total > 100_000) return;
+  const candidateUrl = await services.freshDatabase(`candidate_${total}`);
+  const candidateDb = createDatabase(candidateUrl, { poolSize: 2 });
+  const candidateCompanies = await seedCompanies(candidateDb, (prefix) =>
+    source.urlFor(prefix, perCompany),
+  );
+  let candidateMs: number;
+  try {
+    const started = performance.now();
+    let inserted = 0;
+    for (const company of candidateCompanies) {
+      const body = await openSource({
+        url: company.csvUrl,
+        timeoutMs: 300_000,
+        maxBytes: 4 * 1024 * 1024 * 1024,
+      });
+      let batch: SessionImportRow[] = [];
+      for await (const event of readSessionCsv(body.body)) {
+        if (event.kind !== "row") continue;
+        batch.push(event.row);
+        if (batch.length >= CANDIDATE_BATCH_ROWS) {
+          inserted += await insertSessionImports(candidateDb, company.id, batch);
+          batch = [];
+        }
+      }
+      inserted += await insertSessionImports(candidateDb, company.id, batch);
+    }
+    candidateMs = performance.now() - started;
+    if (inserted !== total) throw new Error(`candidate inserted ${inserted}/${total}`);
+  } finally {
+    await candidateDb.$disconnect();
+  }
+  const candidateRate = (total / candidateMs) * 1000;
+  ctx.log(
+    `  candidate (HTTP + parse + unnest INSERT, ${CANDIDATE_BATCH_ROWS}/batch, companies one after another): ${candidateMs.toFixed(0)} ms, ${candidateRate.toFixed(0)} rows/s`,
+  );
+
+  ctx.record({
+    bench: "csv-import",
+    metric: `same insert path without Temporal, one company at a time, ${total} rows`,
+    value: candidateRate,
+    unit: "rows/s",
+    baseline: "COPY FROM STDIN",
+    baselineValue: copyRate,
+    ratio: candidateRate / copyRate,
+    note: `reference: HTTP + readSessionCsv + insertSessionImports, ${CANDIDATE_BATCH_ROWS} rows/statement, companies sequential (the platform imports CSV_IMPORT_MAX_CONCURRENT at once)`,
+  });
 }
 
 function recordImport(

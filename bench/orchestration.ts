@@ -3,14 +3,13 @@ import { loadConfig } from "../lib/config.ts";
 import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
 import { createDatabase } from "../lib/db.ts";
 import { openSource } from "../lib/http-source.ts";
-import { createLogger } from "../lib/logger.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
-import { startWorkers } from "../workers/runtime.ts";
 import {
   type BenchContext,
   benchEnv,
   connectClient,
   percentile,
+  startBenchWorkers,
   startCsvSource,
   triggerAndTime,
 } from "./support.ts";
@@ -31,13 +30,7 @@ export async function orchestrationBench(ctx: BenchContext): Promise<void> {
   const region = `o${randomBytes(3).toString("hex")}`;
   const scheduleId = qualifiedName("csv-import", region);
   const config = loadConfig(benchEnv(url, ctx.services.temporalAddress, region));
-  const workers = await startWorkers({
-    config,
-    db,
-    log: createLogger("warn", "bench-worker"),
-    types: ["csv-import"],
-    workflowBundle: ctx.workflowBundle,
-  });
+  const workers = await startBenchWorkers(ctx, config, db, ["csv-import"]);
   const temporal = await connectClient(ctx.services.temporalAddress);
   try {
     // Warm-up: the first run pays for worker caches and connection set-up.

@@ -1,23 +1,26 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
+import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
+import { createLogger } from "../lib/logger.ts";
 import { applyMigrations } from "../lib/migrations.ts";
+import type { WorkerType } from "../lib/schedulers.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   createDatabase,
   databaseUrlFor,
   dropDatabase,
-  startEmbeddedPostgres,
+  startRunPostgres,
 } from "../scripts/services/postgres.ts";
 import {
   ensureTemporalCli,
   PROJECT_ROOT,
   startTemporalDevServer,
 } from "../scripts/services/temporal.ts";
+import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 
 /** Midnight on January 1st: runs happen only when the bench triggers them. */
 export const NEVER = "0 0 1 1 *";
@@ -48,20 +51,11 @@ export async function startServices(log: (line: string) => void): Promise<Servic
     cleanups.push(temporal.stop);
     log(`temporal dev server at ${temporal.address}`);
 
-    let adminUrl: string;
-    if (process.env.DATABASE_URL) {
-      adminUrl = databaseUrlFor(process.env.DATABASE_URL, "postgres");
-      log("postgres: DATABASE_URL's server");
-    } else {
-      const dataDir = join(PROJECT_ROOT, ".data", `bench-${runId}`);
-      const pg = await startEmbeddedPostgres({ dataDir, port: await freePort() });
-      cleanups.push(async () => {
-        await pg.stop();
-        rmSync(dataDir, { recursive: true, force: true });
-      });
-      adminUrl = pg.adminUrl;
-      log(`embedded postgres in ${dataDir}`);
-    }
+    const dataDir = join(PROJECT_ROOT, ".data", `bench-${runId}`);
+    const postgres = await startRunPostgres(dataDir);
+    cleanups.push(postgres.stop);
+    const adminUrl = postgres.adminUrl;
+    log(postgres.embedded ? `embedded postgres in ${dataDir}` : "postgres: DATABASE_URL's server");
     const created: string[] = [];
     cleanups.push(async () => {
       for (const name of created) await dropDatabase(adminUrl, name).catch(() => undefined);
@@ -529,4 +523,20 @@ export interface BenchContext {
   large: boolean;
   log(line: string): void;
   record(row: ResultRow): void;
+}
+
+/** In-process workers of these types for a bench, on the run's shared workflow bundle. */
+export function startBenchWorkers(
+  ctx: BenchContext,
+  config: Config,
+  db: Database,
+  types: readonly WorkerType[],
+): Promise<RunningWorkers> {
+  return startWorkers({
+    config,
+    db,
+    log: createLogger("warn", "bench-worker"),
+    types,
+    workflowBundle: ctx.workflowBundle,
+  });
 }

@@ -7,7 +7,7 @@ import { startWorkerHealthServer } from "../workers/health-server.ts";
 import { startWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
-import { silentLog, startTestStack, type TestStack } from "./support/harness.ts";
+import { silentLog, startTestStack, type TestStack, waitFor } from "./support/harness.ts";
 
 /**
  * SCHEDULER_AUTO_RESTART against a real worker failure: a workflow crashes the worker thread
@@ -54,20 +54,6 @@ describe("worker auto-restart", () => {
     });
   }
 
-  async function waitFor<T>(
-    what: string,
-    probe: () => T | undefined | Promise<T | undefined>,
-    timeoutMs = 30_000,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
   it("restarts a failed worker with backoff; readiness shows RESTARTING, then it runs again", async () => {
     const { stack, workers } = await setUp(true);
     const health = await startWorkerHealthServer({
@@ -87,7 +73,7 @@ describe("worker auto-restart", () => {
       expect((await readyz()).status).toBe(200);
 
       const crash = await crashWorkerThread(stack, stack.config);
-      const failed = await waitFor("the worker to fail", () => {
+      const failed = await waitFor("the worker to fail", async () => {
         const state = workers.status()["csv-import"];
         return state?.status === "RESTARTING" ? state : undefined;
       });
@@ -101,11 +87,11 @@ describe("worker auto-restart", () => {
       await crash.terminate("fault injection over");
       const recovered = await waitFor(
         "the worker to run again",
-        () => {
+        async () => {
           const state = workers.status()["csv-import"];
           return state?.status === "RUNNING" && state.restarts >= 1 ? state : undefined;
         },
-        90_000,
+        { timeoutMs: 90_000 },
       );
       expect(recovered.restarts).toBeGreaterThanOrEqual(1);
       expect((await readyz()).status).toBe(200);

@@ -101,13 +101,13 @@ export async function startTestWorkers(
 
 /**
  * Triggers a schedule now (with the schedule's own SKIP policy unless told otherwise) and
- * waits for the run it started to finish; returns that run's result.
+ * returns the id of the run it started.
  */
-export async function triggerAndWait<T = unknown>(
+export async function triggerRun(
   client: Client,
   scheduleId: string,
   options: { overlap?: ScheduleOverlapPolicy; timeoutMs?: number } = {},
-): Promise<{ workflowId: string; result: T }> {
+): Promise<string> {
   const handle = client.schedule.getHandle(scheduleId);
   const before = (await handle.describe()).info.recentActions;
   const seen = new Set(before.map((a) => a.action.workflow.workflowId));
@@ -121,15 +121,22 @@ export async function triggerAndWait<T = unknown>(
   for (;;) {
     const { recentActions } = (await handle.describe()).info;
     const started = recentActions.find((a) => !seen.has(a.action.workflow.workflowId));
-    if (started) {
-      const workflowId = started.action.workflow.workflowId;
-      const result = (await client.workflow.getHandle(workflowId).result()) as T;
-      return { workflowId, result };
-    }
+    if (started) return started.action.workflow.workflowId;
     if (Date.now() > deadline)
       throw new Error(`schedule ${scheduleId} started no run after trigger`);
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** Triggers a schedule now and waits for the run it started to finish; returns its result. */
+export async function triggerAndWait<T = unknown>(
+  client: Client,
+  scheduleId: string,
+  options: { overlap?: ScheduleOverlapPolicy; timeoutMs?: number } = {},
+): Promise<{ workflowId: string; result: T }> {
+  const workflowId = await triggerRun(client, scheduleId, options);
+  const result = (await client.workflow.getHandle(workflowId).result()) as T;
+  return { workflowId, result };
 }
 
 /**

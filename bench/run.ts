@@ -16,7 +16,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../lib/logger.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
-import { bundleWorkflows } from "../workers/runtime.ts";
+import { bundleWorkflows } from "../workers/workflow-bundle.ts";
 import { analysisBench } from "./analysis.ts";
 import { csvImportBench } from "./csv-import.ts";
 import { memoryBench } from "./memory.ts";

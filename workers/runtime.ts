@@ -1,5 +1,4 @@
 import { Client } from "@temporalio/client";
-import type { LogLevel, LogMetadata, Logger as TemporalLogger } from "@temporalio/common";
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from "@temporalio/worker";
 import type OpenAI from "openai";
 import { createActivities } from "../activities/index.ts";
@@ -11,32 +10,8 @@ import { definitionsForWorker, taskQueueFor, type WorkerType } from "../lib/sche
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { temporalAddress } from "../lib/temporal.ts";
 import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
+import { sdkLogger } from "./sdk-logger.ts";
 import { loadWorkflowBundle } from "./workflow-bundle.ts";
-
-export { bundleWorkflows } from "./workflow-bundle.ts";
-
-const PINO_LEVEL = {
-  TRACE: "trace",
-  DEBUG: "debug",
-  INFO: "info",
-  WARN: "warn",
-  ERROR: "error",
-} as const;
-
-/** The Temporal SDK's logger, writing through ours (one JSON log stream per process). */
-export function sdkLogger(log: Logger): TemporalLogger {
-  const sdk = log.child({ source: "temporal-sdk" });
-  const write = (level: LogLevel, message: string, meta?: LogMetadata) =>
-    sdk[PINO_LEVEL[level]](meta ?? {}, message);
-  return {
-    log: write,
-    trace: (message, meta) => write("TRACE", message, meta),
-    debug: (message, meta) => write("DEBUG", message, meta),
-    info: (message, meta) => write("INFO", message, meta),
-    warn: (message, meta) => write("WARN", message, meta),
-    error: (message, meta) => write("ERROR", message, meta),
-  };
-}
 
 let runtimeInstalled = false;
 /** The SDK runtime is a process-wide singleton: install it once, before the first worker. */

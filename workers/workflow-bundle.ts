@@ -3,9 +3,9 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Logger as TemporalLogger } from "@temporalio/common";
 import type { WorkerOptions } from "@temporalio/worker";
 import type { Logger } from "../lib/logger.ts";
+import { sdkLogger } from "./sdk-logger.ts";
 
 /**
  * Workflow code is bundled with webpack before a worker can run it. Doing that inside the worker
@@ -53,15 +53,10 @@ export async function sourceFingerprint(): Promise<string> {
 /** Bundles the workflow code in this process (webpack; the memory stays with the process). */
 export async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
   const { bundleWorkflowCode } = await import("@temporalio/worker");
-  const sdk = log.child({ source: "temporal-sdk", component: "workflow-bundler" });
   // webpack's build report arrives at INFO; keep it out of the service log.
-  const logger: TemporalLogger = {
-    log: (level, message, meta) => sdk.debug({ level, ...meta }, message),
-    trace: () => undefined,
-    debug: () => undefined,
+  const logger = {
+    ...sdkLogger(log.child({ component: "workflow-bundler" })),
     info: () => undefined,
-    warn: (message, meta) => sdk.warn(meta ?? {}, message),
-    error: (message, meta) => sdk.error(meta ?? {}, message),
   };
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
 }

@@ -18,6 +18,9 @@ export interface ReadyCompaniesInput {
   region?: string | undefined;
   minRequests: number;
   maxWaitMs: number;
+  /** Keyset paging: companies after this id, at most `limit` of them. */
+  afterId?: string | undefined;
+  limit?: number | undefined;
 }
 
 export interface BatchCheckResult {
@@ -70,16 +73,19 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
   const usdToEur = config.analysis.usdToEur;
 
   async function listCompaniesReadyForBatch(input: ReadyCompaniesInput): Promise<string[]> {
+    // Paged in company-id order when a page size is given (a run of any size stays within
+    // Temporal's payload limits); in one piece, oldest waiting first, for runs started before.
     const rows = await db.$queryRaw<{ companyId: string }[]>`
       SELECT r."companyId"
       FROM "AIProcessingRequest" r
       JOIN "Company" c ON c.id = r."companyId"
       WHERE r."processingStatus" = 'PENDING_BATCHING' AND c.status = 'ACTIVE'
         ${input.region ? Prisma.sql`AND c.region = ${input.region}` : Prisma.empty}
+        ${input.afterId ? Prisma.sql`AND r."companyId" > ${input.afterId}::uuid` : Prisma.empty}
       GROUP BY r."companyId"
       HAVING count(*) >= ${input.minRequests}
           OR min(r."requestedAt") <= now() - make_interval(secs => ${input.maxWaitMs / 1000})
-      ORDER BY min(r."requestedAt")`;
+      ${input.limit ? Prisma.sql`ORDER BY r."companyId" LIMIT ${input.limit}` : Prisma.sql`ORDER BY min(r."requestedAt")`}`;
     return rows.map((r) => r.companyId);
   }
 
@@ -175,13 +181,20 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
       .join("\n");
   }
 
-  async function listBatchesToCheck(input: { region?: string | undefined }): Promise<string[]> {
+  async function listBatchesToCheck(input: {
+    region?: string | undefined;
+    afterId?: string | undefined;
+    limit?: number | undefined;
+  }): Promise<string[]> {
     const batches = await db.aIBatchRequest.findMany({
       where: {
         status: { in: IN_FLIGHT },
         company: input.region ? { region: input.region } : {},
+        ...(input.afterId ? { id: { gt: input.afterId } } : {}),
       },
-      orderBy: { createdAt: "asc" },
+      // Paged by id when a page size is given; oldest first in one piece for older runs.
+      orderBy: input.limit ? { id: "asc" } : { createdAt: "asc" },
+      ...(input.limit ? { take: input.limit } : {}),
       select: { id: true },
     });
     return batches.map((b) => b.id);

@@ -35,6 +35,9 @@ export type ImportOutcome =
   | { importId: string; status: "failed"; error: string }
   | { importId: string; status: "skipped"; reason: string };
 
+/** A finished import holds no claim (lease) any more: if it is ever reset, any run may take it. */
+const LEASE_DONE = { leaseUntil: null, leaseHolder: null };
+
 export function createImportProcessingActivities({ db, config, log }: ActivityDeps) {
   const zone = config.importProcessing.timeZone;
 
@@ -100,7 +103,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       const reason = `unparseable date: ${error.message}`;
       await db.sessionImport.update({
         where: { id: importId },
-        data: { status: "FAILED", errorMessage: reason, processedAt: new Date() },
+        data: { status: "FAILED", errorMessage: reason, processedAt: new Date(), ...LEASE_DONE },
       });
       return { importId, status: "failed", error: reason };
     }
@@ -157,7 +160,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     const finishImport = () =>
       db.sessionImport.update({
         where: { id: importId },
-        data: { status: "PROCESSED", processedAt: new Date() },
+        data: { status: "PROCESSED", processedAt: new Date(), ...LEASE_DONE },
       });
 
     if (!row.fullTranscriptUrl) {
@@ -200,6 +203,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
           status: "PROCESSED",
           processedAt: new Date(),
           errorMessage: null,
+          ...LEASE_DONE,
         },
       }),
       db.sessionProcessingStatus.update({
@@ -277,7 +281,13 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       db.sessionImport.update({
         where: { id: importId },
         data: final
-          ? { attempts, status: "PROCESSED", processedAt: new Date(), errorMessage: message }
+          ? {
+              attempts,
+              status: "PROCESSED",
+              processedAt: new Date(),
+              ...LEASE_DONE,
+              errorMessage: message,
+            }
           : { attempts, errorMessage: message },
       }),
     ]);

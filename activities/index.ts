@@ -1,6 +1,7 @@
 import { createBatchProcessingActivities } from "./batch-processing.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { createImportClaimActivities } from "./import-claims.ts";
 import { createImportProcessingActivities } from "./import-processing.ts";
 import { createRunRecordActivities } from "./run-records.ts";
 import { createSessionProcessingActivities } from "./session-processing.ts";
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRunRecordActivities(deps),
     ...createCsvImportActivities(deps),
     ...createImportProcessingActivities(deps),
+    ...createImportClaimActivities(deps),
     ...createSessionProcessingActivities(deps),
     ...createBatchProcessingActivities(deps),
   };

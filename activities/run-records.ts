@@ -20,9 +20,18 @@ export interface RunFinish {
   finishedAt: string;
   counts?: unknown;
   error?: string | undefined;
+  /** Workflow executions the run took; absent in runs recorded before continue-as-new. */
+  executions?: number | undefined;
 }
 
-/** The scheduler run table, written by each run itself. Both calls are idempotent upserts. */
+export interface RunProgress {
+  workflowId: string;
+  runId: string;
+  counts: unknown;
+  executions: number;
+}
+
+/** The scheduler run table, written by each run itself. Every call is idempotent. */
 export function createRunRecordActivities({ db }: ActivityDeps) {
   async function recordRunStarted(run: RunStart): Promise<void> {
     await db.schedulerRun.upsert({
@@ -54,9 +63,21 @@ export function createRunRecordActivities({ db }: ActivityDeps) {
         durationMs: Math.max(0, finishedAt.getTime() - existing.startedAt.getTime()),
         counts: (run.counts ?? undefined) as Prisma.InputJsonValue | undefined,
         error: run.error ?? null,
+        ...(run.executions ? { executions: run.executions } : {}),
       },
     });
   }
 
-  return { recordRunStarted, recordRunFinished };
+  /** A run that continues as new: its totals so far, readable while it still runs. */
+  async function recordRunProgress(run: RunProgress): Promise<void> {
+    await db.schedulerRun.update({
+      where: { workflowId_runId: { workflowId: run.workflowId, runId: run.runId } },
+      data: {
+        counts: (run.counts ?? undefined) as Prisma.InputJsonValue | undefined,
+        executions: run.executions,
+      },
+    });
+  }
+
+  return { recordRunStarted, recordRunFinished, recordRunProgress };
 }

@@ -3,17 +3,14 @@ import type { Client } from "@temporalio/client";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
+import { createBacklogReader, registerBacklogMetrics, withBacklog } from "../lib/backlog.ts";
 import { type Config, ConfigError } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createPlatformMetrics, type PlatformMetrics } from "../lib/metrics.ts";
 import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
-import {
-  allSchedulerStatuses,
-  healthReport,
-  schedulerStatus,
-  statusOptionsFor,
-} from "../lib/scheduler-status.ts";
+import { healthReport, schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
+import type { SchedulerDefinition } from "../lib/schedulers.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
 import { registerDashboard } from "./dashboard.tsx";
@@ -46,6 +43,11 @@ export function createApp(deps: ApiDeps) {
   const { config, client, db, log } = deps;
   const admin = createSchedulerAdmin({ config, client, db });
   const statusOptions = statusOptionsFor(config, client, db);
+  const backlog = createBacklogReader(db);
+  const objectiveMs = config.scheduler.backlogLagObjectiveMs;
+  // Health and metrics agree: both see the lag objective turn a stage ERROR.
+  const statusOf = async (def: SchedulerDefinition) =>
+    withBacklog(await schedulerStatus(statusOptions, def), def, backlog, objectiveMs);
   const metrics =
     deps.metrics ??
     createPlatformMetrics({
@@ -53,8 +55,13 @@ export function createApp(deps: ApiDeps) {
       client,
       log,
       definitions: admin.definitions,
-      schedulerStatus: (def) => schedulerStatus(statusOptions, def),
+      schedulerStatus: statusOf,
     });
+  registerBacklogMetrics(metrics.registry, {
+    read: backlog,
+    regions: [...new Set(admin.definitions().map((d) => d.companiesRegion))],
+    objectiveMs,
+  });
 
   const app = new OpenAPIHono<AppEnv>({
     // Validation failures answer 400 naming each field, in the common envelope.
@@ -144,7 +151,7 @@ export function createApp(deps: ApiDeps) {
 
   // GET and HEAD: HEAD answers with the status code only (Hono drops the body for HEAD).
   app.get(HEALTH_PATH, async (c) => {
-    const statuses = await allSchedulerStatuses(statusOptions, admin.definitions());
+    const statuses = await Promise.all(admin.definitions().map(statusOf));
     const report = healthReport(statuses);
     c.header("cache-control", "no-store");
     return c.json(report, report.healthy ? 200 : 503);

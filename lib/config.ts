@@ -221,6 +221,9 @@ const envSchema = z.object({
   SCHEDULER_ERROR_THRESHOLD: int(3, 1, 100),
   WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(20, 1, 1_000),
+  RUN_MAX_IN_FLIGHT: int(200, 1, 1_000),
+  SCHEDULER_RUN_DEADLINE_MS: int(0, 0, 24 * 3_600_000),
+  BACKLOG_LAG_OBJECTIVE_SECONDS: int(3_600, 0, 30 * 24 * 3_600),
   ACTIVITY_HEARTBEAT_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
   WORKER_HEALTH_PORT: int(9090, 0, 65_535),
   WORKER_METRICS_PORT: z
@@ -255,11 +258,13 @@ const envSchema = z.object({
   IMPORT_PROCESSING_INTERVAL: cron("*/2 * * * *"),
   IMPORT_PROCESSING_TIMEOUT: int(120_000, 1_000, 24 * 3_600_000),
   IMPORT_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
-  IMPORT_PROCESSING_MAX_CONCURRENT: int(5, 1, 100),
+  IMPORT_PROCESSING_MAX_CONCURRENT: int(20, 1, 1_000),
   IMPORT_TIME_ZONE: timeZone("UTC"),
   TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
   TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
   FETCH_ALLOWED_HOSTS: allowedHosts,
+  FETCH_MAX_PER_HOST: int(4, 1, 1_000),
+  FETCH_HOST_WAIT_MS: int(10_000, 0, 600_000),
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
@@ -278,7 +283,8 @@ const envSchema = z.object({
       }
       return mode;
     }),
-  ANALYSIS_MAX_CONCURRENT: int(5, 1, 200),
+  ANALYSIS_MAX_CONCURRENT: int(20, 1, 1_000),
+  OPENAI_REQUESTS_PER_SECOND: int(0, 0, 100_000),
   AI_MAX_RETRIES: int(3, 0, 20),
   OPENAI_MODEL: optionalText,
   USD_TO_EUR_RATE: z
@@ -341,6 +347,12 @@ export interface Config {
     shutdownGraceMs: number;
     /** Activity slots of each worker (task queue) in a process. */
     maxConcurrentActivities: number;
+    /** Activities one scheduled run keeps in flight at most; workers' slots set the pace. */
+    runWindow: number;
+    /** No new work after this long in a run (0: 90% of the schedule's interval). */
+    runDeadlineMs: number;
+    /** A stage whose oldest waiting item is older than this is ERROR (0: no objective). */
+    backlogLagObjectiveMs: number;
     /** A scheduler whose last success is older than this many intervals is ERROR. */
     deadmanIntervals: number;
     /** A task queue without a polling worker for this long makes its schedulers ERROR. */
@@ -367,8 +379,9 @@ export interface Config {
   importProcessing: {
     interval: string;
     timeoutMs: number;
-    /** Imports per page and per run's upper bound is ten pages. */
+    /** Imports claimed per page (a run drains every page). */
     batchSize: number;
+    /** Activity slots of each import-processing worker replica. */
     maxConcurrent: number;
     /** Zone of the companies' wall-clock timestamps (CSV dates, transcript lines). */
     timeZone: string;
@@ -377,6 +390,10 @@ export interface Config {
   };
   /** Hosts CSV and transcript fetches may reach (FETCH_ALLOWED_HOSTS); empty: any host. */
   fetchAllowedHosts: HostRule[];
+  /** Fetches at once to one source host, across every replica (a global lease). */
+  fetchMaxPerHost: number;
+  /** How long a fetch waits for its host's slot before the run retries it later. */
+  fetchHostWaitMs: number;
   sessionProcessing: { interval: string; batchSize: number };
   batchProcessing: {
     interval: string;
@@ -389,8 +406,10 @@ export interface Config {
   };
   analysis: {
     mode: "batch" | "direct";
-    /** Chat completions in flight at once in direct mode. */
+    /** Direct mode: chat completions at once per session-processing worker replica. */
     maxConcurrent: number;
+    /** Direct mode: model calls per second across every replica (0: no limit). */
+    requestsPerSecond: number;
     /** Times a request goes back to the queue after its batch failed, expired or was cancelled. */
     maxRetries: number;
     /** Model when a company has no default model of its own. */
@@ -435,6 +454,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       errorThreshold: e.SCHEDULER_ERROR_THRESHOLD,
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      runWindow: e.RUN_MAX_IN_FLIGHT,
+      runDeadlineMs: e.SCHEDULER_RUN_DEADLINE_MS,
+      backlogLagObjectiveMs: e.BACKLOG_LAG_OBJECTIVE_SECONDS * 1000,
       deadmanIntervals: e.SCHEDULER_DEADMAN_INTERVALS,
       workerStaleMs: e.SCHEDULER_WORKER_STALE_MS,
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_MS,
@@ -459,6 +481,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       transcriptMaxBytes: e.TRANSCRIPT_MAX_BYTES,
     },
     fetchAllowedHosts: e.FETCH_ALLOWED_HOSTS,
+    fetchMaxPerHost: e.FETCH_MAX_PER_HOST,
+    fetchHostWaitMs: e.FETCH_HOST_WAIT_MS,
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,
       batchSize: e.SESSION_PROCESSING_BATCH_SIZE,
@@ -473,6 +497,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     analysis: {
       mode: e.ANALYSIS_MODE,
       maxConcurrent: e.ANALYSIS_MAX_CONCURRENT,
+      requestsPerSecond: e.OPENAI_REQUESTS_PER_SECOND,
       maxRetries: e.AI_MAX_RETRIES,
       fallbackModel: e.OPENAI_MODEL ?? "gpt-4o-mini",
       usdToEur: e.USD_TO_EUR_RATE,

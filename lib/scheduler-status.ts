@@ -28,6 +28,15 @@ export interface SchedulerStatus {
   pollers: PollerView[];
   /** Set when the state could not be read: which source failed. */
   unreachable?: "temporal" | "database";
+  /** What waits for this scheduler in PostgreSQL (lib/backlog.ts), when it was read. */
+  backlog?: SchedulerBacklog;
+}
+
+export interface SchedulerBacklog {
+  waiting: number;
+  oldestAgeSeconds: number;
+  /** BACKLOG_LAG_OBJECTIVE_SECONDS (0: none). */
+  lagObjectiveSeconds: number;
 }
 
 export interface StatusOptions {
@@ -238,7 +247,17 @@ export interface HealthReport {
   status: "healthy" | "degraded" | "unhealthy";
   timestamp: string;
   schedulers: { total: number; running: number; errors: number };
-  details: Record<string, { status: SchedulerState; healthy: boolean; lastSuccess: string | null }>;
+  details: Record<
+    string,
+    {
+      status: SchedulerState;
+      healthy: boolean;
+      lastSuccess: string | null;
+      /** Beside the documented fields: why it is not RUNNING, and what waits. */
+      reason?: string;
+      backlog?: SchedulerBacklog;
+    }
+  >;
 }
 
 /** The documented health format. */
@@ -257,7 +276,13 @@ export function healthReport(statuses: SchedulerStatus[], now = new Date()): Hea
     details: Object.fromEntries(
       statuses.map((s) => [
         s.id,
-        { status: s.status, healthy: s.healthy, lastSuccess: s.lastSuccess?.toISOString() ?? null },
+        {
+          status: s.status,
+          healthy: s.healthy,
+          lastSuccess: s.lastSuccess?.toISOString() ?? null,
+          ...(s.reason ? { reason: s.reason } : {}),
+          ...(s.backlog ? { backlog: s.backlog } : {}),
+        },
       ]),
     ),
   };

@@ -1,4 +1,5 @@
 import type { ScheduleOverlapPolicy } from "@temporalio/client";
+import { CronExpressionParser } from "cron-parser";
 import type {
   BatchCreationWorkflowInput,
   BatchStatusWorkflowInput,
@@ -35,6 +36,8 @@ export interface SchedulerDefinition {
   catchupWindowMs: number;
   /** Upper bound of one run, so a stuck run cannot hold the schedule forever (SKIP overlap). */
   runTimeoutMs: number;
+  /** The companies' region this schedule works on (CSV_COMPANIES_FILTER), for its backlog. */
+  companiesRegion: string | undefined;
 }
 
 /** Names carry the region so two regions share one namespace without touching each other. */
@@ -46,20 +49,58 @@ export function taskQueueFor(workerType: WorkerType, config: Config): string {
   return qualifiedName(workerType, config.region);
 }
 
+/**
+ * Direct-mode model calls have a task queue of their own, polled by the session-processing
+ * workers: Temporal enforces OPENAI_REQUESTS_PER_SECOND on it across every replica.
+ */
+export function analysisTaskQueue(config: Config): string {
+  return qualifiedName("analysis", config.region);
+}
+
+/** Shortest gap between two firings of a cron expression (over its next few firings). */
+export function cronIntervalMs(cron: string, timeZone: string): number {
+  const times = CronExpressionParser.parse(cron, { tz: timeZone, strict: false })
+    .take(6)
+    .map((d) => d.getTime());
+  let shortest = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < times.length; i++) {
+    shortest = Math.min(shortest, (times[i] ?? 0) - (times[i - 1] ?? 0));
+  }
+  return Number.isFinite(shortest) ? shortest : 60_000;
+}
+
+/**
+ * How long one run takes new work: SCHEDULER_RUN_DEADLINE_MS, else 90% of the schedule's
+ * interval (at least 30 s), so a run that drains a large backlog ends before its next firing
+ * and the SKIP overlap policy never drops that firing.
+ */
+export function runDeadlineMs(cron: string, config: Config): number {
+  if (config.scheduler.runDeadlineMs > 0) return config.scheduler.runDeadlineMs;
+  return Math.max(30_000, Math.floor(cronIntervalMs(cron, config.scheduler.timeZone) * 0.9));
+}
+
+/** Companies or batches listed per page by the batch workflows. */
+const BATCH_PAGE_SIZE = 100;
+
 /** Every schedule of this deployment, derived from configuration. */
 export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const common = {
     timeZone: config.scheduler.timeZone,
     overlap: "SKIP" as const,
     catchupWindowMs: config.scheduler.catchupWindowMs,
+    companiesRegion: config.companiesFilter?.region,
   };
   const region = config.companiesFilter?.region;
+  const limits = (cron: string) => ({
+    deadlineMs: runDeadlineMs(cron, config),
+    window: config.scheduler.runWindow,
+  });
 
   const csvImportInput: CsvImportWorkflowInput = {
     schedulerId: "csv-import",
     scheduleId: qualifiedName("csv-import", config.region),
+    ...limits(config.csvImport.interval),
     batchSize: config.csvImport.batchSize,
-    maxConcurrent: config.csvImport.maxConcurrent,
     fetchTimeoutMs: config.csvImport.timeoutMs,
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
     region,
@@ -68,9 +109,8 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const importProcessingInput: ImportProcessingWorkflowInput = {
     schedulerId: "import-processing",
     scheduleId: qualifiedName("import-processing", config.region),
+    ...limits(config.importProcessing.interval),
     batchSize: config.importProcessing.batchSize,
-    maxConcurrent: config.importProcessing.maxConcurrent,
-    maxPerRun: config.importProcessing.batchSize * 10,
     timeoutMs: config.importProcessing.timeoutMs,
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
     region,
@@ -79,14 +119,17 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const sessionProcessingInput: SessionProcessingWorkflowInput = {
     schedulerId: "session-processing",
     scheduleId: qualifiedName("session-processing", config.region),
+    ...limits(config.sessionProcessing.interval),
     batchSize: config.sessionProcessing.batchSize,
     mode: config.analysis.mode,
-    maxConcurrent: config.analysis.maxConcurrent,
+    analysisTaskQueue: analysisTaskQueue(config),
     region,
   };
   const batchCreationInput: BatchCreationWorkflowInput = {
     schedulerId: "batch-processing",
     scheduleId: qualifiedName("batch-processing", config.region),
+    ...limits(config.batchProcessing.interval),
+    pageSize: BATCH_PAGE_SIZE,
     minRequests: config.batchProcessing.minRequests,
     maxWaitMs: config.batchProcessing.maxWaitMs,
     maxRequests: config.batchProcessing.maxRequests,
@@ -95,6 +138,8 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const batchStatusInput: BatchStatusWorkflowInput = {
     schedulerId: "batch-status",
     scheduleId: qualifiedName("batch-status", config.region),
+    ...limits(config.batchProcessing.checkInterval),
+    pageSize: BATCH_PAGE_SIZE,
     region,
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
   };

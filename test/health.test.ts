@@ -80,16 +80,51 @@ describe("GET /api/admin/schedulers/health", () => {
       timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       schedulers: { total: schedulerCount, running: schedulerCount, errors: 0 },
     });
+    // The documented fields, plus what waits for the scheduler beside them.
     expect(body?.details["csv-import"]).toEqual({
       status: "RUNNING",
       healthy: true,
       lastSuccess: run.finishedAt?.toISOString(),
+      backlog: { waiting: 1, oldestAgeSeconds: expect.any(Number), lagObjectiveSeconds: 3600 },
     });
-    // A scheduler that has not run yet is RUNNING with no lastSuccess.
+    // A scheduler that has not run yet is RUNNING with no lastSuccess; the CSV row waits for it.
     expect(body?.details["import-processing"]).toEqual({
       status: "RUNNING",
       healthy: true,
       lastSuccess: null,
+      backlog: { waiting: 1, oldestAgeSeconds: expect.any(Number), lagObjectiveSeconds: 3600 },
+    });
+  });
+
+  it("turns a stage ERROR while its oldest item waits past the lag objective, and back when it drains", async () => {
+    const { config, client, db } = stack;
+    const strict = { ...config, scheduler: { ...config.scheduler, backlogLagObjectiveMs: 60_000 } };
+    const lagHealth = async () => {
+      const app = createApp({ config: strict, client, db, log: silentLog });
+      const response = await app.request("/api/admin/schedulers/health");
+      return { status: response.status, body: (await response.json()) as HealthReport };
+    };
+    // The import from the run above has waited two minutes.
+    await db.sessionImport.updateMany({
+      where: { status: "PENDING" },
+      data: { createdAt: new Date(Date.now() - 120_000) },
+    });
+    const late = await lagHealth();
+    expect(late.status).toBe(503);
+    expect(late.body.details["import-processing"]).toMatchObject({
+      status: "ERROR",
+      healthy: false,
+      reason: expect.stringMatching(
+        /backlog lag: 1 item\(s\) waiting, the oldest for 1[12]\d s \(objective 60 s\)/,
+      ),
+      backlog: { waiting: 1, lagObjectiveSeconds: 60 },
+    });
+
+    await stack.run("import-processing");
+    const drained = await lagHealth();
+    expect(drained.body.details["import-processing"]).toMatchObject({
+      status: "RUNNING",
+      backlog: { waiting: 0, oldestAgeSeconds: 0 },
     });
   });
 

@@ -57,8 +57,10 @@ describe("schedule reconciliation against the Temporal dev server", () => {
         expect.objectContaining({
           schedulerId: "csv-import",
           batchSize: 4,
-          maxConcurrent: 5,
           fetchTimeoutMs: 300_000,
+          // Drains: no new work after 90% of the 10-minute interval, 200 fetches in flight.
+          deadlineMs: 540_000,
+          window: 200,
         }),
       ],
     });
@@ -78,14 +80,14 @@ describe("schedule reconciliation against the Temporal dev server", () => {
   it("updates a changed cron and settings", async () => {
     expect(await reconcileSchedule(client, csvImport(config))).toBe("created");
     const changed = csvImport(
-      withEnv({ CSV_IMPORT_INTERVAL: "7 * * * *", CSV_IMPORT_MAX_CONCURRENT: "3" }),
+      withEnv({ CSV_IMPORT_INTERVAL: "7 * * * *", CSV_IMPORT_BATCH_SIZE: "3" }),
     );
     expect(await reconcileSchedule(client, changed)).toBe("updated");
 
     const described = await client.schedule.getHandle(changed.scheduleId).describe();
     for (const time of described.info.nextActionTimes) expect(time.getUTCMinutes()).toBe(7);
     expect(described.action.type === "startWorkflow" && described.action.args).toEqual([
-      expect.objectContaining({ maxConcurrent: 3 }),
+      expect.objectContaining({ batchSize: 3 }),
     ]);
     expect(await reconcileSchedule(client, changed)).toBe("unchanged");
   });

@@ -6,7 +6,12 @@ import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createOpenAIClient } from "../lib/openai.ts";
-import { definitionsForWorker, taskQueueFor, type WorkerType } from "../lib/schedulers.ts";
+import {
+  analysisTaskQueue,
+  definitionsForWorker,
+  taskQueueFor,
+  type WorkerType,
+} from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { temporalAddress } from "../lib/temporal.ts";
 import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
@@ -76,6 +81,49 @@ export interface RunningWorkers {
 
 const MAX_RESTART_DELAY_MS = 60_000;
 
+/** One Temporal worker: a task queue this process polls, with its slots and rate limit. */
+interface WorkerSpec {
+  /** The scheduler type, or `analysis` for the direct-mode model calls. */
+  key: string;
+  taskQueue: string;
+  /** Polls workflow tasks too (the analysis queue carries activities only). */
+  workflows: boolean;
+  /** Activity slots of this worker: the back-pressure of the fleet. */
+  slots: number;
+  /** Activities per second across every worker of the queue, enforced by Temporal. */
+  queueRatePerSecond?: number | undefined;
+}
+
+/**
+ * The workers a scheduler type runs. Per-type slot settings keep their documented meaning as
+ * "at once per replica"; session-processing also serves the rate-limited analysis queue.
+ */
+function workerSpecs(type: WorkerType, config: Config): WorkerSpec[] {
+  const slots: Record<WorkerType, number> = {
+    "csv-import": config.csvImport.maxConcurrent,
+    "import-processing": config.importProcessing.maxConcurrent,
+    "session-processing": config.scheduler.maxConcurrentActivities,
+    "batch-processing": config.scheduler.maxConcurrentActivities,
+  };
+  const own = {
+    key: type,
+    taskQueue: taskQueueFor(type, config),
+    workflows: true,
+    slots: slots[type],
+  };
+  if (type !== "session-processing") return [own];
+  return [
+    own,
+    {
+      key: "analysis",
+      taskQueue: analysisTaskQueue(config),
+      workflows: false,
+      slots: config.analysis.maxConcurrent,
+      queueRatePerSecond: config.analysis.requestsPerSecond || undefined,
+    },
+  ];
+}
+
 /**
  * Runs one Temporal worker per scheduler type on that type's own task queue. Any number of
  * processes may run the same types: Temporal hands each task to exactly one of them. With
@@ -114,24 +162,25 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     }
   }
 
-  const createWorker = (type: WorkerType) =>
+  const createWorker = (spec: WorkerSpec) =>
     Worker.create({
       connection,
       namespace: config.temporal.namespace,
-      taskQueue: taskQueueFor(type, config),
-      identity: `${config.scheduler.instanceId}:${type}`,
+      taskQueue: spec.taskQueue,
+      identity: `${config.scheduler.instanceId}:${spec.key}`,
       activities,
-      workflowBundle,
+      ...(spec.workflows ? { workflowBundle } : {}),
       shutdownGraceTime: config.scheduler.shutdownGraceMs,
-      maxConcurrentActivityTaskExecutions: config.scheduler.maxConcurrentActivities,
+      maxConcurrentActivityTaskExecutions: spec.slots,
+      ...(spec.queueRatePerSecond
+        ? { maxTaskQueueActivitiesPerSecond: spec.queueRatePerSecond }
+        : {}),
     });
+  const specs = types.flatMap((type) => workerSpecs(type, config));
 
   let stopping = false;
-  const current = new Map<WorkerType, Worker>();
-  const states = new Map<
-    WorkerType,
-    { status: WorkerStatus; restarts: number; lastError?: string }
-  >();
+  const current = new Map<string, Worker>();
+  const states = new Map<string, { status: WorkerStatus; restarts: number; lastError?: string }>();
   const wakeUps = new Set<() => void>();
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -146,21 +195,19 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
 
   // First creation happens here, so a bad configuration fails startup instead of looping.
   const first = new Map(
-    await Promise.all(types.map(async (type) => [type, await createWorker(type)] as const)),
+    await Promise.all(specs.map(async (spec) => [spec.key, await createWorker(spec)] as const)),
   );
 
-  const supervise = async (type: WorkerType) => {
+  const supervise = async (spec: WorkerSpec) => {
+    const type = spec.key;
     let worker: Worker | undefined = first.get(type);
     let restarts = 0;
     for (;;) {
       try {
-        worker ??= await createWorker(type);
+        worker ??= await createWorker(spec);
         current.set(type, worker);
         states.set(type, { status: "RUNNING", restarts });
-        log.info(
-          { workerType: type, taskQueue: taskQueueFor(type, config), restarts },
-          "worker polling",
-        );
+        log.info({ workerType: type, taskQueue: spec.taskQueue, restarts }, "worker polling");
         await worker.run();
         if (stopping) break;
         throw new Error("worker stopped without being asked to");
@@ -189,7 +236,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     }
     states.set(type, { status: "STOPPED", restarts: states.get(type)?.restarts ?? restarts });
   };
-  const done = Promise.all(types.map(supervise)).then(() => undefined);
+  const done = Promise.all(specs.map(supervise)).then(() => undefined);
   const monitor = startDependencyMonitor({
     log,
     checks: {

@@ -1,24 +1,37 @@
-import { proxyActivities } from "@temporalio/workflow";
+import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { BatchCheckResult } from "../activities/batch-processing.ts";
 import type { Activities } from "../activities/index.ts";
-import { runPool } from "./pool.ts";
-import { describeError, type RunSummary, recordedRun } from "./run-record.ts";
+import { drain } from "./drain.ts";
+import { type RunLimits, runDeadline } from "./run-limits.ts";
+import {
+  type Continuation,
+  describeError,
+  historyNearlyFull,
+  type RunSummary,
+  recordedRun,
+} from "./run-record.ts";
 
-export interface BatchCreationWorkflowInput {
+export interface BatchCreationWorkflowInput extends RunLimits {
   schedulerId: string;
   scheduleId: string;
   minRequests: number;
   maxWaitMs: number;
   maxRequests: number;
+  /** Companies listed per page. */
+  pageSize: number;
   region?: string | undefined;
+  continuation?: Continuation<BatchCreationState> | undefined;
 }
 
-export interface BatchStatusWorkflowInput {
+export interface BatchStatusWorkflowInput extends RunLimits {
   schedulerId: string;
   scheduleId: string;
+  /** Batches listed per page. */
+  pageSize: number;
   region?: string | undefined;
   /** A checkBatch silent this long is retried elsewhere (its worker presumably died). */
   heartbeatTimeoutMs?: number | undefined;
+  continuation?: Continuation<BatchStatusState> | undefined;
 }
 
 export interface BatchCreationCounts {
@@ -39,6 +52,20 @@ export interface BatchStatusCounts {
   failedForGood: number;
   errors: string[];
 }
+
+export interface BatchCreationState {
+  afterId?: string | undefined;
+  counts: BatchCreationCounts;
+  carried: string[];
+}
+
+export interface BatchStatusState {
+  afterId?: string | undefined;
+  counts: BatchStatusCounts;
+  carried: string[];
+}
+
+const MAX_REPORTED_ERRORS = 20;
 
 const short = proxyActivities<Activities>({
   startToCloseTimeout: "2m",
@@ -65,87 +92,159 @@ function checkActivities(heartbeatTimeoutMs: number | undefined) {
   });
 }
 
+/** Keyset paging over ids for the drain: stops listing after a short page. */
+function pagedIds(
+  state: { afterId?: string | undefined },
+  pageSize: number,
+  list: (afterId: string | undefined) => Promise<string[]>,
+) {
+  let listedAll = false;
+  return async () => {
+    if (listedAll) return [];
+    const page = await list(state.afterId);
+    if (page.length < pageSize) listedAll = true;
+    state.afterId = page.at(-1) ?? state.afterId;
+    return page;
+  };
+}
+
 /** Per company with enough waiting requests (or one waiting too long): claim, upload, create. */
 export async function batchCreationWorkflow(
   input: BatchCreationWorkflowInput,
 ): Promise<RunSummary<BatchCreationCounts>> {
-  return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const companies = await short.listCompaniesReadyForBatch({
-      region: input.region,
-      minRequests: input.minRequests,
-      maxWaitMs: input.maxWaitMs,
-    });
-    const counts: BatchCreationCounts = {
-      companies: companies.length,
-      batchesCreated: 0,
-      requestsBatched: 0,
-      errors: [],
-    };
-    for (const companyId of companies) {
-      const claimed = await short.claimBatch({ companyId, maxRequests: input.maxRequests });
-      if (!claimed) continue;
-      try {
-        const { openaiBatchId } = await short.submitBatch(claimed.batchId);
-        if (openaiBatchId) {
-          counts.batchesCreated += 1;
-          counts.requestsBatched += claimed.requests;
-        } else
-          counts.errors.push(
-            `batch ${claimed.batchId} was rejected by OpenAI; its requests went back to the queue`,
-          );
-      } catch (error) {
-        // The claimed batch stays PENDING; the status run submits it later.
-        counts.errors.push(`batch ${claimed.batchId}: ${describeError(error)}`);
+  return recordedRun(
+    input,
+    input.continuation,
+    async (run, previous) => {
+      const state: BatchCreationState = previous ?? {
+        counts: { companies: 0, batchesCreated: 0, requestsBatched: 0, errors: [] },
+        carried: [],
+      };
+      const counts = state.counts;
+      const noteError = (error: string) => {
+        if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push(error);
+      };
+      const { end, leftover } = await drain<string>({
+        carried: state.carried,
+        window: input.window,
+        deadline: runDeadline(run, input),
+        shouldContinue: () => historyNearlyFull(input.window),
+        nextPage: pagedIds(state, input.pageSize, (afterId) =>
+          short.listCompaniesReadyForBatch({
+            region: input.region,
+            minRequests: input.minRequests,
+            maxWaitMs: input.maxWaitMs,
+            afterId,
+            limit: input.pageSize,
+          }),
+        ),
+        work: async (companyId) => {
+          counts.companies += 1;
+          const claimed = await short.claimBatch({ companyId, maxRequests: input.maxRequests });
+          if (!claimed) return "done";
+          try {
+            const { openaiBatchId } = await short.submitBatch(claimed.batchId);
+            if (openaiBatchId) {
+              counts.batchesCreated += 1;
+              counts.requestsBatched += claimed.requests;
+            } else
+              noteError(
+                `batch ${claimed.batchId} was rejected by OpenAI; its requests went back to the queue`,
+              );
+          } catch (error) {
+            // The claimed batch stays PENDING; the status run submits it later.
+            noteError(`batch ${claimed.batchId}: ${describeError(error)}`);
+          }
+          return "done";
+        },
+      });
+      if (end === "continue") {
+        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
       }
-    }
-    return {
-      outcome:
-        counts.errors.length === 0 ? "SUCCEEDED" : counts.batchesCreated > 0 ? "PARTIAL" : "FAILED",
-      counts,
-      ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
-    };
-  });
+      return {
+        kind: "done",
+        summary: {
+          outcome:
+            counts.errors.length === 0
+              ? "SUCCEEDED"
+              : counts.batchesCreated > 0
+                ? "PARTIAL"
+                : "FAILED",
+          counts,
+          ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
+        },
+      };
+    },
+    (next) => continueAsNew<typeof batchCreationWorkflow>({ ...input, continuation: next }),
+  );
 }
 
 /** Polls every batch in flight once and applies what finished. */
 export async function batchStatusWorkflow(
   input: BatchStatusWorkflowInput,
 ): Promise<RunSummary<BatchStatusCounts>> {
-  return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const { checkBatch } = checkActivities(input.heartbeatTimeoutMs);
-    const batchIds = await short.listBatchesToCheck({ region: input.region });
-    const counts: BatchStatusCounts = {
-      checked: 0,
-      processed: 0,
-      failed: 0,
-      stillRunning: 0,
-      resultsApplied: 0,
-      resultsFailed: 0,
-      requeued: 0,
-      failedForGood: 0,
-      errors: [],
-    };
-    const tally = (result: BatchCheckResult) => {
-      counts.checked += 1;
-      if (result.status === "PROCESSED") counts.processed += 1;
-      else if (result.status === "FAILED" || result.status === "CANCELLED") counts.failed += 1;
-      else counts.stillRunning += 1;
-      counts.resultsApplied += result.applied ?? 0;
-      counts.resultsFailed += result.failed ?? 0;
-      counts.requeued += result.requeued ?? 0;
-      counts.failedForGood += result.failedForGood ?? 0;
-    };
-    await runPool(batchIds, 3, async (batchId) => {
-      try {
-        tally(await checkBatch(batchId));
-      } catch (error) {
-        counts.errors.push(`batch ${batchId}: ${describeError(error)}`);
+  return recordedRun(
+    input,
+    input.continuation,
+    async (run, previous) => {
+      const { checkBatch } = checkActivities(input.heartbeatTimeoutMs);
+      const state: BatchStatusState = previous ?? {
+        counts: {
+          checked: 0,
+          processed: 0,
+          failed: 0,
+          stillRunning: 0,
+          resultsApplied: 0,
+          resultsFailed: 0,
+          requeued: 0,
+          failedForGood: 0,
+          errors: [],
+        },
+        carried: [],
+      };
+      const counts = state.counts;
+      const tally = (result: BatchCheckResult) => {
+        counts.checked += 1;
+        if (result.status === "PROCESSED") counts.processed += 1;
+        else if (result.status === "FAILED" || result.status === "CANCELLED") counts.failed += 1;
+        else counts.stillRunning += 1;
+        counts.resultsApplied += result.applied ?? 0;
+        counts.resultsFailed += result.failed ?? 0;
+        counts.requeued += result.requeued ?? 0;
+        counts.failedForGood += result.failedForGood ?? 0;
+      };
+      const { end, leftover } = await drain<string>({
+        carried: state.carried,
+        window: input.window,
+        deadline: runDeadline(run, input),
+        shouldContinue: () => historyNearlyFull(input.window),
+        nextPage: pagedIds(state, input.pageSize, (afterId) =>
+          short.listBatchesToCheck({ region: input.region, afterId, limit: input.pageSize }),
+        ),
+        work: async (batchId) => {
+          try {
+            tally(await checkBatch(batchId));
+          } catch (error) {
+            if (counts.errors.length < MAX_REPORTED_ERRORS) {
+              counts.errors.push(`batch ${batchId}: ${describeError(error)}`);
+            }
+          }
+          return "done";
+        },
+      });
+      if (end === "continue") {
+        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
       }
-    });
-    return {
-      outcome: counts.errors.length === 0 ? "SUCCEEDED" : counts.checked > 0 ? "PARTIAL" : "FAILED",
-      counts,
-      ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
-    };
-  });
+      return {
+        kind: "done",
+        summary: {
+          outcome:
+            counts.errors.length === 0 ? "SUCCEEDED" : counts.checked > 0 ? "PARTIAL" : "FAILED",
+          counts,
+          ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
+        },
+      };
+    },
+    (next) => continueAsNew<typeof batchStatusWorkflow>({ ...input, continuation: next }),
+  );
 }

@@ -1,22 +1,37 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities } from "@temporalio/workflow";
-import type { CompanyImportResult, CsvImportCounts } from "../activities/csv-import.ts";
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  proxyActivities,
+} from "@temporalio/workflow";
+import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activities/csv-import.ts";
 import type { Activities } from "../activities/index.ts";
-import { runPool } from "./pool.ts";
-import { describeError, type RunSummary, recordedRun } from "./run-record.ts";
+import { SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
+import { drain, type ItemResult } from "./drain.ts";
+import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
+import {
+  type Continuation,
+  describeError,
+  historyNearlyFull,
+  type RunSummary,
+  recordedRun,
+} from "./run-record.ts";
 
-export interface CsvImportWorkflowInput {
+export interface CsvImportWorkflowInput extends RunLimits {
   schedulerId: string;
   scheduleId: string;
   /** Companies listed per page (CSV_IMPORT_BATCH_SIZE). */
   batchSize: number;
-  /** Fetch activities in flight at once (CSV_IMPORT_MAX_CONCURRENT). */
-  maxConcurrent: number;
+  /** Runs started before the drain model bounded their fetches with this; ignored now. */
+  maxConcurrent?: number | undefined;
   /** Time budget of one company's fetch attempt (CSV_IMPORT_TIMEOUT). */
   fetchTimeoutMs: number;
   /** A fetch silent this long is retried elsewhere (its worker presumably died). */
   heartbeatTimeoutMs: number;
   /** Only companies of this region (CSV_COMPANIES_FILTER=region:<name>). */
   region?: string | undefined;
+  /** Set by the run itself when it continues as new. */
+  continuation?: Continuation<CsvImportState> | undefined;
 }
 
 export interface CsvImportRunCounts {
@@ -28,10 +43,19 @@ export interface CsvImportRunCounts {
   inserted: number;
   duplicates: number;
   rejected: number;
+  /** Every company while the run is small; past that, failed companies only (bounded). */
   perCompany: CompanyImportResult[];
 }
 
-/** Per-company rejection samples are dropped from the run summary past this many companies. */
+/** What one execution hands the next: where the company listing stands and the totals. */
+export interface CsvImportState {
+  afterId?: string | undefined;
+  counts: CsvImportRunCounts;
+  /** Companies listed but not finished (deferred) when the execution handed over. */
+  carried: CompanyRef[];
+}
+
+/** Companies reported one by one in the run summary (with rejection samples below the first). */
 const DETAILED_COMPANIES_LIMIT = 200;
 
 const { listCsvImportCompanies } = proxyActivities<Activities>({
@@ -48,62 +72,123 @@ function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
       backoffCoefficient: 2,
       maximumInterval: "1m",
       maximumAttempts: 3,
-      nonRetryableErrorTypes: ["CsvSourceRejected"],
+      nonRetryableErrorTypes: ["CsvSourceRejected", SOURCE_HOST_BUSY],
     },
   });
 }
 
-/** Imports every ACTIVE company's CSV; one company's failure never fails the others. */
+/**
+ * Imports every ACTIVE company's CSV. Drains: companies are fetched through a sliding window
+ * until all were visited or the run deadline passed; one company's failure never fails the
+ * others, and a slow source holds one slot, never the run. Continues as new before its history
+ * grows large, so any number of companies fits.
+ */
 export async function csvImportWorkflow(
   input: CsvImportWorkflowInput,
 ): Promise<RunSummary<CsvImportRunCounts>> {
-  return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs, input.heartbeatTimeoutMs);
-    const results: CompanyImportResult[] = [];
-    let afterId: string | undefined;
+  return recordedRun(
+    input,
+    input.continuation,
+    async (run, previous) => {
+      const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs, input.heartbeatTimeoutMs);
+      const state: CsvImportState = previous ?? { counts: emptyRunCounts(), carried: [] };
+      let listedAll = false;
 
-    for (;;) {
-      const page = await listCsvImportCompanies({
-        region: input.region,
-        afterId,
-        limit: input.batchSize,
-      });
-      if (page.length === 0) break;
-      afterId = page.at(-1)?.id;
-
-      await runPool(page, input.maxConcurrent, async (company) => {
-        const started = Date.now();
-        try {
-          results.push(await importCompanyCsv(company.id));
-        } catch (error) {
-          results.push(failedCompany(company.id, company.name, error, Date.now() - started));
-        }
-      });
-      if (page.length < input.batchSize) break;
-    }
-
-    const counts = summarise(results);
-    const failed = counts.failed;
-    const outcome = failed === 0 ? "SUCCEEDED" : failed === counts.companies ? "FAILED" : "PARTIAL";
-    const failures = results.filter((r) => r.status === "failed");
-    return {
-      outcome,
-      counts,
-      ...(failed > 0
-        ? {
-            error: failures
-              .map((r) => `${r.companyName}: ${r.error}`)
-              .join("; ")
-              .slice(0, 2000),
+      const { end, leftover } = await drain<CompanyRef>({
+        carried: state.carried,
+        window: input.window,
+        deadline: runDeadline(run, input),
+        shouldContinue: () => historyNearlyFull(input.window),
+        nextPage: async () => {
+          if (listedAll) return [];
+          const page = await listCsvImportCompanies({
+            region: input.region,
+            afterId: state.afterId,
+            limit: input.batchSize,
+          });
+          if (page.length < input.batchSize) listedAll = true;
+          state.afterId = page.at(-1)?.id ?? state.afterId;
+          return page;
+        },
+        work: async (company): Promise<ItemResult> => {
+          const started = Date.now();
+          try {
+            addResult(state.counts, await importCompanyCsv(company.id));
+          } catch (error) {
+            const deferral = deferralFor(error);
+            if (deferral) return deferral;
+            addResult(state.counts, failedCompany(company, error, Date.now() - started));
           }
-        : {}),
-    };
-  });
+          return "done";
+        },
+      });
+
+      if (end === "continue") {
+        return { kind: "continue", state: { ...state, carried: leftover }, progress: state.counts };
+      }
+      const counts = state.counts;
+      const problems = [
+        ...counts.perCompany
+          .filter((r) => r.status === "failed")
+          .map((r) => `${r.companyName}: ${r.error}`),
+        ...(leftover.length > 0
+          ? [`${leftover.length} company(ies) waited for a busy source host past the deadline`]
+          : []),
+        ...(end === "deadline" && !listedAll
+          ? ["run deadline reached before every company was visited; the next run goes on"]
+          : []),
+      ];
+      const outcome =
+        counts.companies > 0 && counts.failed === counts.companies
+          ? "FAILED"
+          : problems.length > 0
+            ? "PARTIAL"
+            : "SUCCEEDED";
+      return {
+        kind: "done",
+        summary: {
+          outcome,
+          counts,
+          ...(problems.length > 0 ? { error: problems.join("; ").slice(0, 2000) } : {}),
+        },
+      };
+    },
+    (next) => continueAsNew<typeof csvImportWorkflow>({ ...input, continuation: next }),
+  );
+}
+
+function emptyRunCounts(): CsvImportRunCounts {
+  return {
+    companies: 0,
+    imported: 0,
+    failed: 0,
+    skipped: 0,
+    rowsRead: 0,
+    inserted: 0,
+    duplicates: 0,
+    rejected: 0,
+    perCompany: [],
+  };
+}
+
+/** Folds one company's result into the run totals, keeping the per-company list bounded. */
+function addResult(counts: CsvImportRunCounts, result: CompanyImportResult): void {
+  counts.companies += 1;
+  if (result.status === "imported") counts.imported += 1;
+  else if (result.status === "failed") counts.failed += 1;
+  else counts.skipped += 1;
+  counts.rowsRead += result.rowsRead;
+  counts.inserted += result.inserted;
+  counts.duplicates += result.duplicates;
+  counts.rejected += result.rejected;
+  if (counts.perCompany.length < DETAILED_COMPANIES_LIMIT) counts.perCompany.push(result);
+  else if (result.status === "failed" && counts.perCompany.length < 2 * DETAILED_COMPANIES_LIMIT) {
+    counts.perCompany.push({ ...result, rejections: [] });
+  }
 }
 
 function failedCompany(
-  companyId: string,
-  companyName: string,
+  company: CompanyRef,
   error: unknown,
   durationMs: number,
 ): CompanyImportResult {
@@ -118,28 +203,11 @@ function failedCompany(
     rejections: [],
   };
   return {
-    companyId,
-    companyName,
+    companyId: company.id,
+    companyName: company.name,
     status: "failed",
     error: describeError(error),
     durationMs,
     ...counts,
-  };
-}
-
-function summarise(results: CompanyImportResult[]): CsvImportRunCounts {
-  const detailed = results.length <= DETAILED_COMPANIES_LIMIT;
-  const sum = (pick: (r: CompanyImportResult) => number) =>
-    results.reduce((total, r) => total + pick(r), 0);
-  return {
-    companies: results.length,
-    imported: results.filter((r) => r.status === "imported").length,
-    failed: results.filter((r) => r.status === "failed").length,
-    skipped: results.filter((r) => r.status === "skipped").length,
-    rowsRead: sum((r) => r.rowsRead),
-    inserted: sum((r) => r.inserted),
-    duplicates: sum((r) => r.duplicates),
-    rejected: sum((r) => r.rejected),
-    perCompany: detailed ? results : results.map((r) => ({ ...r, rejections: [] })),
   };
 }

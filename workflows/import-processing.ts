@@ -1,19 +1,25 @@
-import { proxyActivities } from "@temporalio/workflow";
+import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { ImportOutcome, ImportRef } from "../activities/import-processing.ts";
 import type { Activities } from "../activities/index.ts";
-import { IMPORT_ACTIVITY_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
-import { runPool } from "./pool.ts";
-import { describeError, type RunSummary, recordedRun } from "./run-record.ts";
+import { IMPORT_ACTIVITY_MAX_ATTEMPTS, SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
+import { drain, type ItemResult } from "./drain.ts";
+import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
+import {
+  type Continuation,
+  describeError,
+  historyNearlyFull,
+  type RunSummary,
+  recordedRun,
+} from "./run-record.ts";
 
-export interface ImportProcessingWorkflowInput {
+export interface ImportProcessingWorkflowInput extends RunLimits {
   schedulerId: string;
   scheduleId: string;
-  /** Imports listed per page. */
+  /** Imports claimed per page (IMPORT_PROCESSING_BATCH_SIZE). */
   batchSize: number;
-  /** processImport activities in flight at once. */
-  maxConcurrent: number;
-  /** Most imports one run takes on, so a huge backlog is worked off over several runs. */
-  maxPerRun: number;
+  /** Runs started before the drain model capped themselves with these; ignored now. */
+  maxConcurrent?: number | undefined;
+  maxPerRun?: number | undefined;
   /** Time budget of one processImport attempt (IMPORT_PROCESSING_TIMEOUT). */
   timeoutMs: number;
   /**
@@ -22,6 +28,7 @@ export interface ImportProcessingWorkflowInput {
    */
   heartbeatTimeoutMs?: number | undefined;
   region?: string | undefined;
+  continuation?: Continuation<ImportProcessingState> | undefined;
 }
 
 export interface ImportProcessingCounts {
@@ -36,87 +43,141 @@ export interface ImportProcessingCounts {
   errors: { importId: string; error: string }[];
 }
 
+export interface ImportProcessingState {
+  companyCursor?: string | undefined;
+  counts: ImportProcessingCounts;
+  carried: ImportRef[];
+}
+
 const MAX_REPORTED_ERRORS = 20;
 
-const { listPendingImports } = proxyActivities<Activities>({
+const { claimPendingImports, releaseImportLeases } = proxyActivities<Activities>({
   startToCloseTimeout: "1m",
   retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
 });
 
-/** Creates Sessions from the oldest pending imports; a bad import never blocks the others. */
+/**
+ * Creates Sessions from pending imports until none is left or the run deadline passes. Imports
+ * are claimed company by company in turn, so a company with a huge backlog shares the fleet with
+ * the others; a bad import never blocks the rest.
+ */
 export async function importProcessingWorkflow(
   input: ImportProcessingWorkflowInput,
 ): Promise<RunSummary<ImportProcessingCounts>> {
-  return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const { processImport } = proxyActivities<Activities>({
-      startToCloseTimeout: input.timeoutMs,
-      ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
-      retry: {
-        initialInterval: "2s",
-        backoffCoefficient: 2,
-        maximumInterval: "30s",
-        maximumAttempts: IMPORT_ACTIVITY_MAX_ATTEMPTS,
-      },
-    });
-    const counts: ImportProcessingCounts = {
-      considered: 0,
-      processed: 0,
-      transcriptsFetched: 0,
-      transcriptsSkipped: 0,
-      transcriptsFailed: 0,
-      messages: 0,
-      failed: 0,
-      skipped: 0,
-      errors: [],
-    };
-    const noteError = (importId: string, error: string) => {
-      if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push({ importId, error });
-    };
-
-    let after: ImportRef | undefined;
-    while (counts.considered < input.maxPerRun) {
-      const limit = Math.min(input.batchSize, input.maxPerRun - counts.considered);
-      const page = await listPendingImports({ region: input.region, limit, after });
-      if (page.length === 0) break;
-      after = page.at(-1);
-      counts.considered += page.length;
-
-      await runPool(page, input.maxConcurrent, async (ref) => {
-        let outcome: ImportOutcome;
-        try {
-          outcome = await processImport(ref.id);
-        } catch (error) {
-          // Retries ran out on something unexpected (e.g. the database): the import stays
-          // pending for the next run.
-          counts.failed += 1;
-          noteError(ref.id, describeError(error));
-          return;
-        }
-        if (outcome.status === "skipped") counts.skipped += 1;
-        else if (outcome.status === "failed") {
-          counts.failed += 1;
-          noteError(ref.id, outcome.error);
-        } else {
-          counts.processed += 1;
-          counts.messages += outcome.messages;
-          if (outcome.transcript === "completed") counts.transcriptsFetched += 1;
-          else if (outcome.transcript === "skipped") counts.transcriptsSkipped += 1;
-          else {
-            counts.transcriptsFailed += 1;
-            if (outcome.error) noteError(ref.id, outcome.error);
-          }
-        }
+  return recordedRun(
+    input,
+    input.continuation,
+    async (run, previous) => {
+      const { processImport } = proxyActivities<Activities>({
+        startToCloseTimeout: input.timeoutMs,
+        ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
+        retry: {
+          initialInterval: "2s",
+          backoffCoefficient: 2,
+          maximumInterval: "30s",
+          maximumAttempts: IMPORT_ACTIVITY_MAX_ATTEMPTS,
+          nonRetryableErrorTypes: [SOURCE_HOST_BUSY],
+        },
       });
-      if (page.length < limit) break;
-    }
+      const state: ImportProcessingState = previous ?? {
+        counts: emptyCounts(),
+        carried: [],
+      };
+      const counts = state.counts;
+      const noteError = (importId: string, error: string) => {
+        if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push({ importId, error });
+      };
+      // Claimed imports stay reserved for this run for all their attempts, with room to wait.
+      const leaseMs = input.timeoutMs * IMPORT_ACTIVITY_MAX_ATTEMPTS + 5 * 60_000;
 
-    const troubled = counts.failed + counts.transcriptsFailed;
-    return {
-      outcome: troubled === 0 ? "SUCCEEDED" : counts.processed > 0 ? "PARTIAL" : "FAILED",
-      counts,
-      ...(troubled > 0
-        ? { error: `${troubled} import(s) had errors; first: ${counts.errors[0]?.error ?? "?"}` }
-        : {}),
-    };
-  });
+      const { end, leftover } = await drain<ImportRef>({
+        carried: state.carried,
+        window: input.window,
+        deadline: runDeadline(run, input),
+        shouldContinue: () => historyNearlyFull(input.window),
+        nextPage: async () => {
+          const claim = await claimPendingImports({
+            region: input.region,
+            limit: input.batchSize,
+            companyCursor: state.companyCursor,
+            leaseMs,
+            holder: run.workflowId,
+          });
+          state.companyCursor = claim.companyCursor;
+          counts.considered += claim.imports.length;
+          return claim.imports;
+        },
+        work: async (ref): Promise<ItemResult> => {
+          let outcome: ImportOutcome;
+          try {
+            outcome = await processImport(ref.id);
+          } catch (error) {
+            const deferral = deferralFor(error);
+            if (deferral) return deferral;
+            // Retries ran out on something unexpected (e.g. the database): the import stays
+            // pending for a later run.
+            counts.failed += 1;
+            noteError(ref.id, describeError(error));
+            return "done";
+          }
+          tally(counts, outcome, noteError);
+          return "done";
+        },
+      });
+
+      if (end === "continue") {
+        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
+      }
+      await releaseImportLeases({ holder: run.workflowId });
+      const troubled = counts.failed + counts.transcriptsFailed;
+      return {
+        kind: "done",
+        summary: {
+          outcome: troubled === 0 ? "SUCCEEDED" : counts.processed > 0 ? "PARTIAL" : "FAILED",
+          counts,
+          ...(troubled > 0
+            ? {
+                error: `${troubled} import(s) had errors; first: ${counts.errors[0]?.error ?? "?"}`,
+              }
+            : {}),
+        },
+      };
+    },
+    (next) => continueAsNew<typeof importProcessingWorkflow>({ ...input, continuation: next }),
+  );
+}
+
+function emptyCounts(): ImportProcessingCounts {
+  return {
+    considered: 0,
+    processed: 0,
+    transcriptsFetched: 0,
+    transcriptsSkipped: 0,
+    transcriptsFailed: 0,
+    messages: 0,
+    failed: 0,
+    skipped: 0,
+    errors: [],
+  };
+}
+
+function tally(
+  counts: ImportProcessingCounts,
+  outcome: ImportOutcome,
+  noteError: (importId: string, error: string) => void,
+): void {
+  if (outcome.status === "skipped") counts.skipped += 1;
+  else if (outcome.status === "failed") {
+    counts.failed += 1;
+    noteError(outcome.importId, outcome.error);
+  } else {
+    counts.processed += 1;
+    counts.messages += outcome.messages;
+    if (outcome.transcript === "completed") counts.transcriptsFetched += 1;
+    else if (outcome.transcript === "skipped") counts.transcriptsSkipped += 1;
+    else {
+      counts.transcriptsFailed += 1;
+      if (outcome.error) noteError(outcome.importId, outcome.error);
+    }
+  }
 }

@@ -9,7 +9,7 @@ import {
 import type { Activities } from "../activities/index.ts";
 import type { RunOutcome } from "../activities/run-records.ts";
 
-const { recordRunStarted, recordRunFinished } = proxyActivities<Activities>({
+const { recordRunStarted, recordRunFinished, recordRunProgress } = proxyActivities<Activities>({
   startToCloseTimeout: "30s",
   retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 10 },
 });
@@ -26,41 +26,100 @@ export interface RunSummary<T> {
 }
 
 /**
- * Runs a scheduler's body between two run-table writes, so every run is recorded with its
- * outcome, counts and error whether it ends well, badly or cancelled.
+ * Who a scheduled run is, across continue-as-new: the first execution's ids and start time. The
+ * run table, health and metrics know the run by these, whatever execution is current.
  */
-export async function recordedRun<T>(
-  schedulerId: string,
-  scheduleId: string,
-  body: () => Promise<RunSummary<T>>,
+export interface RunIdentity {
+  workflowId: string;
+  runId: string;
+  /** Workflow time (ms) the first execution started: the run deadline counts from here. */
+  startedAt: number;
+  /** Executions so far, this one included. */
+  executions: number;
+}
+
+/** What one execution ends with: the run's final summary, or its state for the next execution. */
+export type Step<S, T> =
+  | { kind: "done"; summary: RunSummary<T> }
+  | { kind: "continue"; state: S; progress: T };
+
+/** Input a recorded workflow carries from one execution to the next. */
+export interface Continuation<S> {
+  run: RunIdentity;
+  state: S;
+}
+
+/**
+ * Runs a scheduler's body between two run-table writes, so every run is recorded with its
+ * outcome, counts and error whether it ends well, badly or cancelled. A body that returns
+ * `continue` hands its state to a fresh execution (`restart`, a typed continueAsNew): the run
+ * record stays one row, updated with the progress so far, and is finished by the last execution.
+ */
+export async function recordedRun<S, T>(
+  ids: { schedulerId: string; scheduleId: string },
+  continuation: Continuation<S> | undefined,
+  body: (run: RunIdentity, state: S | undefined) => Promise<Step<S, T>>,
+  restart: (next: Continuation<S>) => Promise<never>,
 ): Promise<RunSummary<T>> {
   const info = workflowInfo();
-  const ids = { workflowId: info.workflowId, runId: info.runId };
-  await recordRunStarted({
-    ...ids,
-    schedulerId,
-    scheduleId,
-    scheduledAt: info.typedSearchAttributes.get(scheduledStartTime)?.toISOString(),
-    startedAt: new Date(info.startTime).toISOString(),
-  });
+  const run: RunIdentity = continuation
+    ? { ...continuation.run, executions: continuation.run.executions + 1 }
+    : {
+        workflowId: info.workflowId,
+        runId: info.runId,
+        startedAt: info.startTime.getTime(),
+        executions: 1,
+      };
+  const key = { workflowId: run.workflowId, runId: run.runId };
+  if (!continuation) {
+    await recordRunStarted({
+      ...key,
+      ...ids,
+      scheduledAt: info.typedSearchAttributes.get(scheduledStartTime)?.toISOString(),
+      startedAt: new Date(run.startedAt).toISOString(),
+    });
+  }
+  let step: Step<S, T>;
   try {
-    const summary = await body();
-    await recordRunFinished({ ...ids, ...summary, finishedAt: new Date().toISOString() });
-    return summary;
+    step = await body(run, continuation?.state);
   } catch (error) {
     const cancelled = isCancellation(error);
     // Recording must happen even when the run itself is being cancelled.
     await CancellationScope.nonCancellable(() =>
       recordRunFinished({
-        ...ids,
+        ...key,
         outcome: cancelled ? "CANCELLED" : "FAILED",
+        executions: run.executions,
         finishedAt: new Date().toISOString(),
         error: describeError(error),
       }),
     );
     throw error;
   }
+  if (step.kind === "continue") {
+    await recordRunProgress({ ...key, counts: step.progress, executions: run.executions });
+    return restart({ run, state: step.state });
+  }
+  await recordRunFinished({
+    ...key,
+    ...step.summary,
+    executions: run.executions,
+    finishedAt: new Date().toISOString(),
+  });
+  return step.summary;
 }
+
+/**
+ * Hand over to a fresh execution well before Temporal's limits (51,200 events hard, a warning at
+ * 10,240): the items still in flight when this says so add about six events each.
+ */
+export function historyNearlyFull(window: number): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength + window * 6 >= HISTORY_EVENT_BUDGET;
+}
+
+/** Events one execution may reach: stays under 10,000 with margin. */
+export const HISTORY_EVENT_BUDGET = 9_000;
 
 export function describeError(error: unknown): string {
   if (error instanceof ActivityFailure && error.cause) return error.cause.message;

@@ -1,18 +1,31 @@
-import { proxyActivities } from "@temporalio/workflow";
+import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
-import { runPool } from "./pool.ts";
-import { describeError, type RunSummary, recordedRun } from "./run-record.ts";
+import { drain } from "./drain.ts";
+import { type RunLimits, runDeadline } from "./run-limits.ts";
+import {
+  type Continuation,
+  describeError,
+  historyNearlyFull,
+  type RunSummary,
+  recordedRun,
+} from "./run-record.ts";
 
-export interface SessionProcessingWorkflowInput {
+export interface SessionProcessingWorkflowInput extends RunLimits {
   schedulerId: string;
   scheduleId: string;
-  /** Sessions queued per run (SESSION_PROCESSING_BATCH_SIZE). */
+  /** Sessions claimed per page (SESSION_PROCESSING_BATCH_SIZE). */
   batchSize: number;
   mode: "batch" | "direct";
-  /** Direct mode: chat completions in flight at once. */
-  maxConcurrent: number;
+  /** Runs started before the drain model bounded their analyses with this; ignored now. */
+  maxConcurrent?: number | undefined;
+  /**
+   * Direct mode: the task queue of the model calls, whose workers enforce the global OpenAI
+   * request rate. Absent in runs started before it existed (the workflow's own queue).
+   */
+  analysisTaskQueue?: string | undefined;
   region?: string | undefined;
+  continuation?: Continuation<SessionProcessingState> | undefined;
 }
 
 export interface SessionProcessingCounts {
@@ -24,56 +37,104 @@ export interface SessionProcessingCounts {
   errors: string[];
 }
 
+export interface SessionProcessingState {
+  counts: SessionProcessingCounts;
+  /** Direct mode: requests claimed but not analysed when the execution handed over. */
+  carried: string[];
+}
+
 const { queueSessionsForAnalysis } = proxyActivities<Activities>({
   startToCloseTimeout: "2m",
   retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
 });
 
-const { analyseRequestDirect } = proxyActivities<Activities>({
-  startToCloseTimeout: "5m",
-  retry: {
-    initialInterval: "2s",
-    backoffCoefficient: 2,
-    maximumInterval: "1m",
-    maximumAttempts: DIRECT_ANALYSIS_MAX_ATTEMPTS,
-  },
-});
-
 /**
- * Queues sessions with messages for AI analysis (and skips those without). In batch mode the
- * batch-processing scheduler takes it from there; in direct mode this run analyses them.
+ * Queues sessions with messages for AI analysis (and skips those without) until none is left or
+ * the run deadline passes. In batch mode the batch-processing scheduler takes it from there; in
+ * direct mode this run analyses them, through a sliding window of model calls.
  */
 export async function sessionProcessingWorkflow(
   input: SessionProcessingWorkflowInput,
 ): Promise<RunSummary<SessionProcessingCounts>> {
-  return recordedRun(input.schedulerId, input.scheduleId, async () => {
-    const queued = await queueSessionsForAnalysis({
-      limit: input.batchSize,
-      region: input.region,
-      mode: input.mode,
-    });
-    const counts: SessionProcessingCounts = {
-      mode: input.mode,
-      skippedNoMessages: queued.skippedNoMessages,
-      queued: queued.queued,
-      analysed: 0,
-      failed: 0,
-      errors: [],
-    };
-    await runPool(queued.requestIds, input.maxConcurrent, async (requestId) => {
-      try {
-        const result = await analyseRequestDirect(requestId);
-        if (result === "completed") counts.analysed += 1;
-        else if (result === "failed") counts.failed += 1;
-      } catch (error) {
-        counts.failed += 1;
-        if (counts.errors.length < 20) counts.errors.push(describeError(error));
+  return recordedRun(
+    input,
+    input.continuation,
+    async (run, previous) => {
+      const { analyseRequestDirect } = proxyActivities<Activities>({
+        ...(input.analysisTaskQueue ? { taskQueue: input.analysisTaskQueue } : {}),
+        startToCloseTimeout: "5m",
+        retry: {
+          initialInterval: "2s",
+          backoffCoefficient: 2,
+          maximumInterval: "1m",
+          maximumAttempts: DIRECT_ANALYSIS_MAX_ATTEMPTS,
+        },
+      });
+      const state: SessionProcessingState = previous ?? {
+        counts: {
+          mode: input.mode,
+          skippedNoMessages: 0,
+          queued: 0,
+          analysed: 0,
+          failed: 0,
+          errors: [],
+        },
+        carried: [],
+      };
+      const counts = state.counts;
+      const claimPage = async () => {
+        const queued = await queueSessionsForAnalysis({
+          limit: input.batchSize,
+          region: input.region,
+          mode: input.mode,
+        });
+        counts.skippedNoMessages += queued.skippedNoMessages;
+        counts.queued += queued.queued;
+        return queued;
+      };
+
+      const { end, leftover } = await drain<string>({
+        carried: state.carried,
+        window: input.window,
+        deadline: runDeadline(run, input),
+        shouldContinue: () => historyNearlyFull(input.window),
+        nextPage: async () => {
+          // Batch mode has nothing to run here: claim pages until the queue is drained.
+          for (;;) {
+            const queued = await claimPage();
+            if (input.mode === "direct" || queued.queued + queued.skippedNoMessages === 0) {
+              return queued.requestIds;
+            }
+            if (Date.now() >= runDeadline(run, input) || historyNearlyFull(input.window)) {
+              return [];
+            }
+          }
+        },
+        work: async (requestId) => {
+          try {
+            const result = await analyseRequestDirect(requestId);
+            if (result === "completed") counts.analysed += 1;
+            else if (result === "failed") counts.failed += 1;
+          } catch (error) {
+            counts.failed += 1;
+            if (counts.errors.length < 20) counts.errors.push(describeError(error));
+          }
+          return "done";
+        },
+      });
+
+      if (end === "continue") {
+        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
       }
-    });
-    return {
-      outcome: counts.failed === 0 ? "SUCCEEDED" : counts.analysed > 0 ? "PARTIAL" : "FAILED",
-      counts,
-      ...(counts.failed > 0 ? { error: `${counts.failed} analysis request(s) failed` } : {}),
-    };
-  });
+      return {
+        kind: "done",
+        summary: {
+          outcome: counts.failed === 0 ? "SUCCEEDED" : counts.analysed > 0 ? "PARTIAL" : "FAILED",
+          counts,
+          ...(counts.failed > 0 ? { error: `${counts.failed} analysis request(s) failed` } : {}),
+        },
+      };
+    },
+    (next) => continueAsNew<typeof sessionProcessingWorkflow>({ ...input, continuation: next }),
+  );
 }

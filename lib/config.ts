@@ -222,6 +222,7 @@ const envSchema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: int(30_000, 0, 3_600_000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(20, 1, 1_000),
   RUN_MAX_IN_FLIGHT: int(200, 1, 1_000),
+  RUN_HISTORY_EVENT_BUDGET: int(9_000, 300, 40_000),
   SCHEDULER_RUN_DEADLINE_MS: int(0, 0, 24 * 3_600_000),
   BACKLOG_LAG_OBJECTIVE_SECONDS: int(3_600, 0, 30 * 24 * 3_600),
   ACTIVITY_HEARTBEAT_TIMEOUT_MS: int(30_000, 1_000, 3_600_000),
@@ -349,6 +350,8 @@ export interface Config {
     maxConcurrentActivities: number;
     /** Activities one scheduled run keeps in flight at most; workers' slots set the pace. */
     runWindow: number;
+    /** History events after which a run's execution continues as new. */
+    runHistoryBudget: number;
     /** No new work after this long in a run (0: 90% of the schedule's interval). */
     runDeadlineMs: number;
     /** A stage whose oldest waiting item is older than this is ERROR (0: no objective). */
@@ -455,6 +458,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       runWindow: e.RUN_MAX_IN_FLIGHT,
+      runHistoryBudget: e.RUN_HISTORY_EVENT_BUDGET,
       runDeadlineMs: e.SCHEDULER_RUN_DEADLINE_MS,
       backlogLagObjectiveMs: e.BACKLOG_LAG_OBJECTIVE_SECONDS * 1000,
       deadmanIntervals: e.SCHEDULER_DEADMAN_INTERVALS,

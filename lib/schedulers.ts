@@ -94,6 +94,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const limits = (cron: string) => ({
     deadlineMs: runDeadlineMs(cron, config),
     window: config.scheduler.runWindow,
+    historyBudget: config.scheduler.runHistoryBudget,
   });
 
   const csvImportInput: CsvImportWorkflowInput = {

@@ -128,7 +128,7 @@ export async function batchCreationWorkflow(
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
-        shouldContinue: () => historyNearlyFull(input.window),
+        shouldContinue: () => historyNearlyFull(input),
         nextPage: pagedIds(state, input.pageSize, (afterId) =>
           short.listCompaniesReadyForBatch({
             region: input.region,
@@ -217,7 +217,7 @@ export async function batchStatusWorkflow(
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
-        shouldContinue: () => historyNearlyFull(input.window),
+        shouldContinue: () => historyNearlyFull(input),
         nextPage: pagedIds(state, input.pageSize, (afterId) =>
           short.listBatchesToCheck({ region: input.region, afterId, limit: input.pageSize }),
         ),

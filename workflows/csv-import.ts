@@ -98,7 +98,7 @@ export async function csvImportWorkflow(
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
-        shouldContinue: () => historyNearlyFull(input.window),
+        shouldContinue: () => historyNearlyFull(input),
         nextPage: async () => {
           if (listedAll) return [];
           const page = await listCsvImportCompanies({

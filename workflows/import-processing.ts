@@ -94,7 +94,7 @@ export async function importProcessingWorkflow(
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
-        shouldContinue: () => historyNearlyFull(input.window),
+        shouldContinue: () => historyNearlyFull(input),
         nextPage: async () => {
           const claim = await claimPendingImports({
             region: input.region,

@@ -9,6 +9,8 @@ export interface RunLimits {
   deadlineMs: number;
   /** Most activities of this run in flight at once. Workers' slots set the real pace. */
   window: number;
+  /** History events after which the execution continues as new (absent: 9,000). */
+  historyBudget?: number | undefined;
 }
 
 export function runDeadline(run: RunIdentity, limits: RunLimits): number {

@@ -113,12 +113,15 @@ export async function recordedRun<S, T>(
  * Hand over to a fresh execution well before Temporal's limits (51,200 events hard, a warning at
  * 10,240): the items still in flight when this says so add about six events each.
  */
-export function historyNearlyFull(window: number): boolean {
+export function historyNearlyFull(limits: { window: number; historyBudget?: number | undefined }) {
   const info = workflowInfo();
-  return info.continueAsNewSuggested || info.historyLength + window * 6 >= HISTORY_EVENT_BUDGET;
+  const budget = limits.historyBudget ?? HISTORY_EVENT_BUDGET;
+  // Items in flight when this says so add up to six events each; keep room for a few of them.
+  const reserve = Math.min(limits.window * 6, Math.floor(budget / 2));
+  return info.continueAsNewSuggested || info.historyLength + reserve >= budget;
 }
 
-/** Events one execution may reach: stays under 10,000 with margin. */
+/** Events one execution may reach by default: under 10,000 with margin. */
 export const HISTORY_EVENT_BUDGET = 9_000;
 
 export function describeError(error: unknown): string {

@@ -97,7 +97,7 @@ export async function sessionProcessingWorkflow(
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
-        shouldContinue: () => historyNearlyFull(input.window),
+        shouldContinue: () => historyNearlyFull(input),
         nextPage: async () => {
           // Batch mode has nothing to run here: claim pages until the queue is drained.
           for (;;) {
@@ -105,7 +105,7 @@ export async function sessionProcessingWorkflow(
             if (input.mode === "direct" || queued.queued + queued.skippedNoMessages === 0) {
               return queued.requestIds;
             }
-            if (Date.now() >= runDeadline(run, input) || historyNearlyFull(input.window)) {
+            if (Date.now() >= runDeadline(run, input) || historyNearlyFull(input)) {
               return [];
             }
           }

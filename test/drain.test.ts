@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
+import type { RunSummary } from "../workflows/run-record.ts";
+import {
+  startHttpServer,
+  startTestStack,
+  type TestHttpServer,
+  type TestStack,
+  triggerRun,
+} from "./support/harness.ts";
+import { killWorkerProcess, spawnWorkerProcess, type WorkerProcess } from "./support/processes.ts";
+
+/**
+ * A scheduled run drains its whole backlog, whatever its size: against a real Temporal dev server
+ * and PostgreSQL, with import-processing workers as separate OS processes.
+ */
+
+const BIG = 100;
+const SMALL = 5;
+const TRANSCRIPT = "[01.05.2025 08:00:00] User: hello\n[01.05.2025 08:00:05] Assistant: hi there";
+
+describe("a run drains its backlog across pages, executions and replicas", () => {
+  let stack: TestStack;
+  let source: TestHttpServer;
+  const processes: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    source = await startHttpServer(async (_req, res) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      res.writeHead(200, { "content-type": "text/plain" }).end(TRANSCRIPT);
+    });
+    stack = await startTestStack({
+      env: {
+        // Pages of 10, 8 slots per replica, 30 in flight, a fresh execution every ~400 events.
+        IMPORT_PROCESSING_BATCH_SIZE: "10",
+        IMPORT_PROCESSING_MAX_CONCURRENT: "8",
+        RUN_MAX_IN_FLIGHT: "30",
+        RUN_HISTORY_EVENT_BUDGET: "400",
+        ACTIVITY_HEARTBEAT_TIMEOUT_MS: "4000",
+      },
+    });
+    const big = await stack.db.company.create({
+      data: { name: "Big", csvUrl: `${source.url}/big.csv` },
+    });
+    // Small's imports arrive after all of Big's: oldest-first would serve them last.
+    const small = await stack.db.company.create({
+      data: { name: "Small", csvUrl: `${source.url}/small.csv` },
+    });
+    const imports = (companyId: string, prefix: string, count: number, createdAt: Date) =>
+      Array.from({ length: count }, (_, i) => ({
+        companyId,
+        externalSessionId: `${prefix}-${i}`,
+        startTimeRaw: "01.05.2025 08:00:00",
+        endTimeRaw: "01.05.2025 08:05:00",
+        fullTranscriptUrl: `${source.url}/t/${prefix}-${i}.txt`,
+        createdAt,
+      }));
+    await stack.db.sessionImport.createMany({
+      data: imports(big.id, "big", BIG, new Date(Date.now() - 60_000)),
+    });
+    await stack.db.sessionImport.createMany({
+      data: imports(small.id, "small", SMALL, new Date()),
+    });
+  });
+
+  afterAll(async () => {
+    for (const worker of processes)
+      if (worker.child.exitCode === null) worker.child.kill("SIGKILL");
+    await stack?.close();
+    await source?.close();
+  });
+
+  it("one scheduled run takes every page, shares the work between two replicas, survives a SIGKILL of one, and records one run with correct totals", async () => {
+    for (const name of ["drain-a", "drain-b"]) {
+      const worker = await spawnWorkerProcess(name, stack.env, ["--scheduler=import-processing"]);
+      processes.push(worker);
+      await worker.waitReady();
+    }
+    const [a, b] = processes as [WorkerProcess, WorkerProcess];
+    const scheduleId = stack.defs["import-processing"]?.scheduleId ?? "";
+    const workflowId = await triggerRun(stack.client, scheduleId);
+
+    // Half-way through, one replica dies without a goodbye.
+    await expect
+      .poll(() => stack.db.session.count(), { timeout: 60_000, interval: 100 })
+      .toBeGreaterThanOrEqual(40);
+    expect(await killWorkerProcess(b)).toBe("SIGKILL");
+
+    const result = (await stack.client.workflow
+      .getHandle(workflowId)
+      .result()) as RunSummary<ImportProcessingCounts>;
+
+    // Every import became exactly one session with its two messages, nothing twice.
+    const total = BIG + SMALL;
+    expect(await stack.db.session.count()).toBe(total);
+    expect(await stack.db.message.count()).toBe(total * 2);
+    expect(await stack.db.sessionImport.count({ where: { status: "PENDING" } })).toBe(0);
+    // Counted once each: an import the killed replica committed before dying shows as skipped.
+    expect(result.counts.processed + result.counts.skipped).toBe(total);
+    expect(result.counts.considered).toBeGreaterThanOrEqual(total);
+    expect(result.counts.transcriptsFetched + result.counts.skipped).toBe(total);
+
+    // One run record for the whole scheduled run, finished by its last execution.
+    const runs = await stack.db.schedulerRun.findMany({ where: { scheduleId } });
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ workflowId, outcome: result.outcome });
+    expect(runs[0]?.executions).toBeGreaterThan(1);
+    expect(runs[0]?.counts).toMatchObject({ processed: result.counts.processed });
+
+    // Each execution stayed within its history budget, and both replicas worked on the run.
+    const identities = new Set<string>();
+    let executions = 0;
+    for await (const execution of stack.client.workflow.list({
+      query: `WorkflowId = '${workflowId}'`,
+    })) {
+      executions += 1;
+      expect(execution.historyLength).toBeLessThanOrEqual(400);
+      const history = await stack.client.workflow
+        .getHandle(workflowId, execution.runId)
+        .fetchHistory();
+      for (const event of history.events ?? []) {
+        const identity = event.activityTaskStartedEventAttributes?.identity;
+        if (identity) identities.add(identity.split(":")[0] ?? identity);
+      }
+    }
+    expect(executions).toBe(runs[0]?.executions);
+    expect([...identities].sort()).toEqual([a.name, b.name].sort());
+
+    // Fairness: Small's imports, though the newest, did not wait for Big's 100.
+    const order = await stack.db.session.findMany({
+      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      select: { company: { select: { name: true } } },
+    });
+    const lastSmall = order.map((s) => s.company.name).lastIndexOf("Small");
+    expect(lastSmall).toBeLessThan(60);
+  }, 180_000);
+});

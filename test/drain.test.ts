@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
+import type { SessionProcessingCounts } from "../workflows/session-processing.ts";
 import {
   startHttpServer,
   startTestStack,
@@ -135,3 +137,107 @@ describe("a run drains its backlog across pages, executions and replicas", () =>
     expect(lastSmall).toBeLessThan(60);
   }, 180_000);
 });
+
+describe("the OpenAI request rate is one limit for the whole fleet", () => {
+  const SESSIONS = 24;
+  const RATE = 4;
+  let stack: TestStack;
+  let openai: OpenAIStandIn;
+  const processes: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    openai = await startOpenAIStandIn({ behaviour: { latencyMs: 50 } });
+    stack = await startTestStack({
+      env: {
+        ANALYSIS_MODE: "direct",
+        OPENAI_BASE_URL: openai.url,
+        OPENAI_REQUESTS_PER_SECOND: String(RATE),
+        ANALYSIS_MAX_CONCURRENT: "8",
+        SESSION_PROCESSING_BATCH_SIZE: "10",
+      },
+    });
+    const company = await stack.db.company.create({
+      data: { name: "Rate", csvUrl: "http://127.0.0.1:9/unused.csv" },
+    });
+    await seedAnalysableSessions(stack, company.id, SESSIONS);
+  });
+
+  afterAll(async () => {
+    for (const worker of processes)
+      if (worker.child.exitCode === null) worker.child.kill("SIGKILL");
+    await stack?.close();
+    await openai?.close();
+  });
+
+  it("two session-processing processes together stay within OPENAI_REQUESTS_PER_SECOND", async () => {
+    for (const name of ["rate-a", "rate-b"]) {
+      const worker = await spawnWorkerProcess(name, stack.env, ["--scheduler=session-processing"]);
+      processes.push(worker);
+      await worker.waitReady();
+    }
+    const seqBefore = openai.requestLog().at(-1)?.seq ?? 0;
+    const { result, workflowId } =
+      await stack.run<RunSummary<SessionProcessingCounts>>("session-processing");
+    expect(result.counts).toMatchObject({ queued: SESSIONS, analysed: SESSIONS, failed: 0 });
+
+    const calls = openai
+      .requestLog()
+      .filter((e) => e.seq > seqBefore && e.route === "POST /v1/chat/completions")
+      .map((e) => e.at);
+    expect(calls).toHaveLength(SESSIONS);
+    // Unlimited, 16 slots would send all 24 within a fraction of a second. Temporal's task-queue
+    // limiter dispatches at RATE per second across both processes (a small burst allowed).
+    const spanSeconds = ((calls.at(-1) ?? 0) - (calls[0] ?? 0)) / 1000;
+    expect(spanSeconds).toBeGreaterThanOrEqual((SESSIONS - 2 * RATE) / RATE);
+    for (const start of calls) {
+      const inTwoSeconds = calls.filter((t) => t >= start && t < start + 2_000).length;
+      expect(inTwoSeconds).toBeLessThanOrEqual(2 * RATE + RATE);
+    }
+    // Both processes made model calls: the limit is global, not per process.
+    const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
+    const callers = new Set(
+      (history.events ?? [])
+        .map((e) => e.activityTaskStartedEventAttributes?.identity?.split(":")[0])
+        .filter((id): id is string => id?.startsWith("rate-") === true),
+    );
+    expect([...callers].sort()).toEqual(["rate-a", "rate-b"]);
+  }, 120_000);
+});
+
+/** Sessions as import processing leaves them: transcript stored, AI_ANALYSIS pending. */
+async function seedAnalysableSessions(stack: TestStack, companyId: string, count: number) {
+  for (let i = 0; i < count; i++) {
+    const created = await stack.db.sessionImport.create({
+      data: {
+        companyId,
+        externalSessionId: `rate-${i}`,
+        startTimeRaw: "01.05.2025 08:00:00",
+        endTimeRaw: "01.05.2025 08:05:00",
+        status: "PROCESSED",
+        session: {
+          create: {
+            companyId,
+            startTime: new Date("2025-05-01T08:00:00Z"),
+            endTime: new Date("2025-05-01T08:05:00Z"),
+            messages: {
+              create: [
+                { order: 0, role: "user", content: `How do I book leave? (${i})` },
+                { order: 1, role: "assistant", content: "Through the HR portal." },
+              ],
+            },
+            processingStatuses: {
+              create: [
+                { stage: "CSV_IMPORT", status: "COMPLETED" },
+                { stage: "TRANSCRIPT_FETCH", status: "COMPLETED" },
+                { stage: "SESSION_CREATION", status: "COMPLETED" },
+                { stage: "AI_ANALYSIS", status: "PENDING" },
+                { stage: "QUESTION_EXTRACTION", status: "PENDING" },
+              ],
+            },
+          },
+        },
+      },
+    });
+    expect(created.id).toBeDefined();
+  }
+}

@@ -1,19 +1,52 @@
 /**
  * The bench's CSV endpoints in a process of their own (like a company's real server), so
  * generating the data does not compete with the worker's event loop. Prints its URL, then serves
- * GET /csv/<prefix>/<rows> until stdin closes or it is signalled.
+ * until stdin closes or it is signalled:
+ *   GET /csv/<prefix>/<rows>            generated rows (transcript URLs on example.test)
+ *   GET /csv/<prefix>/<rows>?transcripts rows whose transcript URLs point back here
+ *   GET /t/<id>.txt                     a four-line transcript
+ *   GET /stats                          requests served and the most served at once
  */
 import { createServer } from "node:http";
-import { csvStream } from "./support.ts";
+import { csvLine, generatedStream } from "./support.ts";
+
+let active = 0;
+let maxActive = 0;
+let requests = 0;
 
 const server = createServer((req, res) => {
-  const match = /^\/csv\/([A-Za-z0-9_-]+)\/(\d+)$/.exec(req.url ?? "");
+  const url = new URL(req.url ?? "/", "http://source");
+  if (url.pathname === "/stats") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ requests, maxActive }));
+    return;
+  }
+  requests += 1;
+  active += 1;
+  maxActive = Math.max(maxActive, active);
+  res.once("close", () => {
+    active -= 1;
+  });
+  const transcript = /^\/t\/([A-Za-z0-9_-]+)\.txt$/.exec(url.pathname);
+  if (transcript) {
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end(
+      `[30.04.2025 11:00:00] User: Hello, question ${transcript[1]}\n[30.04.2025 11:00:10] Assistant: Sure, go ahead.\n[30.04.2025 11:00:30] User: How many vacation days do I have left?\n[30.04.2025 11:00:40] Assistant: Twelve.\n`,
+    );
+    return;
+  }
+  const match = /^\/csv\/([A-Za-z0-9_-]+)\/(\d+)$/.exec(url.pathname);
   if (!match?.[1] || !match[2]) {
     res.writeHead(404).end("not found");
     return;
   }
+  const prefix = match[1];
+  const base = `http://${req.headers.host}`;
+  const line = url.searchParams.has("transcripts")
+    ? (i: number) => csvLine(prefix, i).replace("https://example.test", base)
+    : (i: number) => csvLine(prefix, i);
   res.writeHead(200, { "content-type": "text/csv" });
-  csvStream(match[1], Number(match[2])).pipe(res);
+  generatedStream(Number(match[2]), line).pipe(res);
 });
 server.listen(0, "127.0.0.1", () => {
   const address = server.address();

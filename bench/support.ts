@@ -138,7 +138,9 @@ export function csvStream(prefix: string, rows: number): Readable {
 export interface CsvSource {
   url: string;
   /** URL of a company's CSV: `rows` generated rows whose session ids start with `prefix`. */
-  urlFor(prefix: string, rows: number): string;
+  urlFor(prefix: string, rows: number, options?: { transcripts?: boolean }): string;
+  /** Requests served so far and the most served at once (the per-host limit's witness). */
+  stats(): Promise<{ requests: number; maxActive: number }>;
   close(): Promise<void>;
 }
 
@@ -205,7 +207,13 @@ export async function startCsvSource(): Promise<CsvSource> {
   const service = await startChildService(join("bench", "csv-source.ts"), [], (line) => line);
   return {
     url: service.url,
-    urlFor: (prefix, rows) => `${service.url}/csv/${prefix}/${rows}`,
+    urlFor: (prefix, rows, options) =>
+      `${service.url}/csv/${prefix}/${rows}${options?.transcripts ? "?transcripts" : ""}`,
+    stats: async () =>
+      (await (await fetch(`${service.url}/stats`)).json()) as {
+        requests: number;
+        maxActive: number;
+      },
     close: service.close,
   };
 }

@@ -129,6 +129,8 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
         timeoutMs,
         maxBytes: config.csvImport.maxBytes,
         allowedHosts: config.fetchAllowedHosts,
+        allowPrivateNetworks: config.fetchAllowPrivateNetworks,
+        minBytesPerSecond: config.fetchMinBytesPerSecond,
         signal: ctx.cancellationSignal,
         accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
       });

@@ -228,6 +228,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       timeoutMs: config.importProcessing.transcriptTimeoutMs,
       maxBytes: config.importProcessing.transcriptMaxBytes,
       allowedHosts: config.fetchAllowedHosts,
+      allowPrivateNetworks: config.fetchAllowPrivateNetworks,
+      minBytesPerSecond: config.fetchMinBytesPerSecond,
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
+import { type NetworkRange, parseNetworkRange } from "./address-policy.ts";
 import type { HostRule } from "./http-source.ts";
 
 /** Thrown when the environment holds a value the platform cannot run with. */
@@ -210,6 +211,30 @@ function hostRule(entry: string): HostRule | undefined {
   }
 }
 
+/**
+ * FETCH_ALLOW_PRIVATE_NETWORKS: false (default), true (any internal address), or the internal
+ * ranges fetches may reach, comma-separated (`10.1.0.0/16,127.0.0.1`).
+ */
+const privateNetworks = optionalText.transform((value, ctx): boolean | NetworkRange[] => {
+  if (value === undefined) return false;
+  const word = booleanWords[value.toLowerCase()];
+  if (word !== undefined) return word;
+  const entries = value
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const ranges = entries.map(parseNetworkRange);
+  const bad = entries.filter((_, i) => ranges[i] === undefined);
+  if (bad.length > 0 || entries.length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected true, false or comma-separated address ranges (10.1.0.0/16, ::1), got ${bad.map((b) => `"${b}"`).join(", ") || `"${value}"`}`,
+    });
+    return z.NEVER;
+  }
+  return ranges as NetworkRange[];
+});
+
 const MB = 1024 * 1024;
 
 const envSchema = z.object({
@@ -260,6 +285,8 @@ const envSchema = z.object({
   TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
   TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
   FETCH_ALLOWED_HOSTS: allowedHosts,
+  FETCH_ALLOW_PRIVATE_NETWORKS: privateNetworks,
+  FETCH_MIN_BYTES_PER_SECOND: int(1024, 0, 1024 * MB),
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
@@ -377,6 +404,10 @@ export interface Config {
   };
   /** Hosts CSV and transcript fetches may reach (FETCH_ALLOWED_HOSTS); empty: any host. */
   fetchAllowedHosts: HostRule[];
+  /** FETCH_ALLOW_PRIVATE_NETWORKS: internal addresses fetches may reach (true: any). */
+  fetchAllowPrivateNetworks: boolean | NetworkRange[];
+  /** FETCH_MIN_BYTES_PER_SECOND: a body slower than this over 10 s is aborted (0: no floor). */
+  fetchMinBytesPerSecond: number;
   sessionProcessing: { interval: string; batchSize: number };
   batchProcessing: {
     interval: string;
@@ -459,6 +490,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       transcriptMaxBytes: e.TRANSCRIPT_MAX_BYTES,
     },
     fetchAllowedHosts: e.FETCH_ALLOWED_HOSTS,
+    fetchAllowPrivateNetworks: e.FETCH_ALLOW_PRIVATE_NETWORKS,
+    fetchMinBytesPerSecond: e.FETCH_MIN_BYTES_PER_SECOND,
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,
       batchSize: e.SESSION_PROCESSING_BATCH_SIZE,

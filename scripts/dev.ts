@@ -43,6 +43,8 @@ runMain(async () => {
   process.env.LOG_LEVEL ??= "info";
   // Local development only: the admin API and dashboard without a token (logged as a warning).
   if (!process.env.ADMIN_API_TOKEN) process.env.ADMIN_API_INSECURE ??= "true";
+  // The demo CSV source listens on 127.0.0.1, an address fetches refuse unless opened.
+  process.env.FETCH_ALLOW_PRIVATE_NETWORKS ??= "127.0.0.1";
   const config = loadConfig();
   const log = createLogger(config.logLevel, "dev");
   const stops: (() => Promise<void>)[] = [];

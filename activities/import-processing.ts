@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
+import { type CredentialOwner, credentialsForUrl } from "../lib/credential-scope.ts";
 import type { ProcessingStage } from "../lib/generated/prisma/enums.ts";
 import {
   describeUrl,
@@ -217,14 +218,12 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
 
   async function fetchTranscript(
     url: string,
-    company: { csvUsername: string | null; csvPassword: string | null },
+    company: CredentialOwner,
   ): Promise<string> {
     const source = await openSource({
       url,
-      credentials:
-        company.csvUsername && company.csvPassword
-          ? { username: company.csvUsername, password: company.csvPassword }
-          : undefined,
+      // Only to the CSV's origin or one the operator listed, never because the CSV names a URL.
+      credentials: credentialsForUrl(url, company),
       timeoutMs: config.importProcessing.transcriptTimeoutMs,
       maxBytes: config.importProcessing.transcriptMaxBytes,
       allowedHosts: config.fetchAllowedHosts,

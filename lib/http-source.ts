@@ -204,17 +204,31 @@ function guardedLookup(host: string, refusal: (address: string) => string | unde
   };
 }
 
-interface Exchange {
-  response: IncomingMessage;
-}
-
 /** One HTTP GET; resolves once the status line and headers are in. */
-function get(
+async function get(
   url: URL,
   headers: Record<string, string>,
   signal: AbortSignal,
   refusal: ((address: string) => string | undefined) | undefined,
-): Promise<Exchange> {
+): Promise<IncomingMessage> {
+  try {
+    return await getOnce(url, headers, signal, refusal);
+  } catch (error) {
+    // A kept-alive connection the server closed just as it was reused: the request never
+    // reached the server, so sending it once more on a new connection is safe (Node's advice).
+    if ((error as { reusedSocket?: boolean }).reusedSocket && !signal.aborted) {
+      return getOnce(url, headers, signal, refusal);
+    }
+    throw error;
+  }
+}
+
+function getOnce(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  refusal: ((address: string) => string | undefined) | undefined,
+): Promise<IncomingMessage> {
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(url, {
@@ -223,8 +237,11 @@ function get(
       signal,
       ...(refusal ? { lookup: guardedLookup(url.hostname, refusal) as never } : {}),
     });
-    req.on("response", (response) => resolve({ response }));
-    req.on("error", reject);
+    req.on("response", resolve);
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      const reset = error.code === "ECONNRESET" || error.code === "EPIPE";
+      reject(reset && req.reusedSocket ? Object.assign(error, { reusedSocket: true }) : error);
+    });
     req.end();
   });
 }
@@ -281,7 +298,7 @@ export async function openSource(request: SourceRequest): Promise<SourceResponse
       }
       let response: IncomingMessage;
       try {
-        ({ response } = await get(url, headers, signal, refusal));
+        response = await get(url, headers, signal, refusal);
       } catch (error) {
         const failure = mapError(error);
         throw hop > 0 && error instanceof PermanentSourceError

@@ -129,6 +129,8 @@ function watchTransferRate(
     if (received < (limits.minBytesPerSecond * tickMs * slots) / 1000) tooSlow();
   }, tickMs);
   timer.unref();
+  // Once the server sent everything, how fast the consumer reads is none of its business.
+  response.once("end", () => clearInterval(timer));
   return () => clearInterval(timer);
 }
 

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import { CsvFileError, readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
 import {
+  boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
@@ -112,7 +113,7 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
     const reject = (line: number, reason: string) => {
       counts.rejected += 1;
       if (counts.rejections.length < MAX_REPORTED_REJECTIONS)
-        counts.rejections.push({ line, reason });
+        counts.rejections.push({ line, reason: boundText(reason) });
     };
 
     const credentials =
@@ -141,7 +142,8 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
         );
       }
 
-      for await (const event of readSessionCsv(source.body)) {
+      const rows = readSessionCsv(source.body, { timeZone: config.importProcessing.timeZone });
+      for await (const event of rows) {
         recordsSeen += 1;
         if (recordsSeen <= skipUntil) continue;
         counts.rowsRead += 1;
@@ -182,10 +184,20 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
 /** Maps a failure to a Temporal failure: permanent ones are not retried; counts ride along. */
 function importFailure(error: unknown, url: string, counts: CsvImportCounts): ApplicationFailure {
   const where = describeUrl(url);
+  const reason = (error: unknown) =>
+    boundText(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+  if (error instanceof CsvFileError) {
+    return ApplicationFailure.create({
+      type: "CsvFileRejected",
+      message: reason(error),
+      nonRetryable: true,
+      details: [counts],
+    });
+  }
   if (error instanceof PermanentSourceError) {
     return ApplicationFailure.create({
       type: "CsvSourceRejected",
-      message: `${where}: ${error.message}`,
+      message: reason(error),
       nonRetryable: true,
       details: [counts],
     });
@@ -193,14 +205,13 @@ function importFailure(error: unknown, url: string, counts: CsvImportCounts): Ap
   if (error instanceof TransientSourceError) {
     return ApplicationFailure.create({
       type: "CsvSourceUnavailable",
-      message: `${where}: ${error.message}`,
+      message: reason(error),
       details: [counts],
     });
   }
-  const message = error instanceof Error ? error.message : String(error);
   return ApplicationFailure.create({
     type: "CsvImportError",
-    message: `${where}: ${message}`,
+    message: reason(error),
     details: [counts],
   });
 }

@@ -2,6 +2,7 @@ import { ApplicationFailure, Context } from "@temporalio/activity";
 import { type CredentialOwner, credentialsForUrl } from "../lib/credential-scope.ts";
 import type { ProcessingStage } from "../lib/generated/prisma/enums.ts";
 import {
+  boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
@@ -216,10 +217,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     return { importId, status: "processed", transcript: "completed", messages: messages.length };
   }
 
-  async function fetchTranscript(
-    url: string,
-    company: CredentialOwner,
-  ): Promise<string> {
+  async function fetchTranscript(url: string, company: CredentialOwner): Promise<string> {
     const source = await openSource({
       url,
       // Only to the CSV's origin or one the operator listed, never because the CSV names a URL.
@@ -255,7 +253,10 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     attemptsSoFar: number,
     url: string,
   ): Promise<ImportOutcome> {
-    const message = `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`;
+    // Bounded: a 60,000-character URL must not become a 60 KB error row or log line.
+    const message = boundText(
+      `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`,
+    );
     const ctx = Context.current();
     const transient =
       error instanceof TransientSourceError || !(error instanceof PermanentSourceError);

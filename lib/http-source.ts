@@ -1,6 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
-import { request as httpRequest, type IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { addressGuard, type NetworkRange } from "./address-policy.ts";
@@ -204,6 +204,16 @@ function guardedLookup(host: string, refusal: (address: string) => string | unde
   };
 }
 
+/**
+ * Kept-alive connections of checked requests live in their own pools: a connection opened
+ * without the address check (a host named in FETCH_ALLOWED_HOSTS) is never reused by a request
+ * that needs it.
+ */
+const checkedAgents = {
+  "http:": new HttpAgent({ keepAlive: true, timeout: 5_000 }),
+  "https:": new HttpsAgent({ keepAlive: true, timeout: 5_000 }),
+};
+
 /** One HTTP GET; resolves once the status line and headers are in. */
 async function get(
   url: URL,
@@ -235,7 +245,12 @@ function getOnce(
       method: "GET",
       headers,
       signal,
-      ...(refusal ? { lookup: guardedLookup(url.hostname, refusal) as never } : {}),
+      ...(refusal
+        ? {
+            lookup: guardedLookup(url.hostname, refusal) as never,
+            agent: checkedAgents[url.protocol === "https:" ? "https:" : "http:"],
+          }
+        : {}),
     });
     req.on("response", resolve);
     req.on("error", (error: NodeJS.ErrnoException) => {

@@ -1,6 +1,8 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import { CsvFileError, readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
 import {
+  boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
@@ -51,7 +53,7 @@ export function emptyCounts(): CsvImportCounts {
   return { rowsRead: 0, inserted: 0, duplicates: 0, rejected: 0, rejections: [] };
 }
 
-export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
+export function createCsvImportActivities({ db, log, config, hostLimiter }: ActivityDeps) {
   /** One page of ACTIVE companies (keyset order by id), honouring the region filter. */
   async function listCsvImportCompanies(input: ListCompaniesInput): Promise<CompanyRef[]> {
     return db.company.findMany({
@@ -112,7 +114,7 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
     const reject = (line: number, reason: string) => {
       counts.rejected += 1;
       if (counts.rejections.length < MAX_REPORTED_REJECTIONS)
-        counts.rejections.push({ line, reason });
+        counts.rejections.push({ line, reason: boundText(reason) });
     };
 
     const credentials =
@@ -129,6 +131,9 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
         timeoutMs,
         maxBytes: config.csvImport.maxBytes,
         allowedHosts: config.fetchAllowedHosts,
+        allowPrivateNetworks: config.fetchAllowPrivateNetworks,
+        minBytesPerSecond: config.fetchMinBytesPerSecond,
+        hostLimiter,
         signal: ctx.cancellationSignal,
         accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
       });
@@ -139,7 +144,8 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
         );
       }
 
-      for await (const event of readSessionCsv(source.body)) {
+      const rows = readSessionCsv(source.body, { timeZone: config.importProcessing.timeZone });
+      for await (const event of rows) {
         recordsSeen += 1;
         if (recordsSeen <= skipUntil) continue;
         counts.rowsRead += 1;
@@ -179,11 +185,22 @@ export function createCsvImportActivities({ db, log, config }: ActivityDeps) {
 
 /** Maps a failure to a Temporal failure: permanent ones are not retried; counts ride along. */
 function importFailure(error: unknown, url: string, counts: CsvImportCounts): ApplicationFailure {
+  if (error instanceof SourceHostBusyError) return hostBusyFailure(error);
   const where = describeUrl(url);
+  const reason = (error: unknown) =>
+    boundText(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+  if (error instanceof CsvFileError) {
+    return ApplicationFailure.create({
+      type: "CsvFileRejected",
+      message: reason(error),
+      nonRetryable: true,
+      details: [counts],
+    });
+  }
   if (error instanceof PermanentSourceError) {
     return ApplicationFailure.create({
       type: "CsvSourceRejected",
-      message: `${where}: ${error.message}`,
+      message: reason(error),
       nonRetryable: true,
       details: [counts],
     });
@@ -191,14 +208,13 @@ function importFailure(error: unknown, url: string, counts: CsvImportCounts): Ap
   if (error instanceof TransientSourceError) {
     return ApplicationFailure.create({
       type: "CsvSourceUnavailable",
-      message: `${where}: ${error.message}`,
+      message: reason(error),
       details: [counts],
     });
   }
-  const message = error instanceof Error ? error.message : String(error);
   return ApplicationFailure.create({
     type: "CsvImportError",
-    message: `${where}: ${message}`,
+    message: reason(error),
     details: [counts],
   });
 }

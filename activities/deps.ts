@@ -1,6 +1,7 @@
 import type OpenAI from "openai";
 import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
+import type { HostLimiter } from "../lib/host-slots.ts";
 import type { Logger } from "../lib/logger.ts";
 
 /** What activities need from the outside world; tests hand in real local services. */
@@ -10,4 +11,6 @@ export interface ActivityDeps {
   config: Config;
   /** The real SDK; pointed at OpenAI or at the local stand-in by OPENAI_BASE_URL. */
   openai: OpenAI;
+  /** FETCH_MAX_PER_HOST across every replica (default: from configuration, in PostgreSQL). */
+  hostLimiter?: HostLimiter;
 }

@@ -1,6 +1,9 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
+import { type CredentialOwner, credentialsForUrl } from "../lib/credential-scope.ts";
 import type { ProcessingStage } from "../lib/generated/prisma/enums.ts";
+import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
 import {
+  boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
@@ -38,7 +41,7 @@ export type ImportOutcome =
 /** A finished import holds no claim (lease) any more: if it is ever reset, any run may take it. */
 const LEASE_DONE = { leaseUntil: null, leaseHolder: null };
 
-export function createImportProcessingActivities({ db, config, log }: ActivityDeps) {
+export function createImportProcessingActivities({ db, config, log, hostLimiter }: ActivityDeps) {
   const zone = config.importProcessing.timeZone;
 
   /** The oldest PENDING imports of ACTIVE companies, one page at a time. */
@@ -174,6 +177,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     try {
       text = await fetchTranscript(row.fullTranscriptUrl, row.company);
     } catch (error) {
+      // Not a failure of this import: the run tries it again once the host has a free slot.
+      if (error instanceof SourceHostBusyError) throw hostBusyFailure(error);
       return handleTranscriptFailure(
         error,
         importId,
@@ -219,19 +224,17 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     return { importId, status: "processed", transcript: "completed", messages: messages.length };
   }
 
-  async function fetchTranscript(
-    url: string,
-    company: { csvUsername: string | null; csvPassword: string | null },
-  ): Promise<string> {
+  async function fetchTranscript(url: string, company: CredentialOwner): Promise<string> {
     const source = await openSource({
       url,
-      credentials:
-        company.csvUsername && company.csvPassword
-          ? { username: company.csvUsername, password: company.csvPassword }
-          : undefined,
+      // Only to the CSV's origin or one the operator listed, never because the CSV names a URL.
+      credentials: credentialsForUrl(url, company),
       timeoutMs: config.importProcessing.transcriptTimeoutMs,
       maxBytes: config.importProcessing.transcriptMaxBytes,
       allowedHosts: config.fetchAllowedHosts,
+      allowPrivateNetworks: config.fetchAllowPrivateNetworks,
+      minBytesPerSecond: config.fetchMinBytesPerSecond,
+      hostLimiter,
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });
@@ -258,7 +261,10 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     attemptsSoFar: number,
     url: string,
   ): Promise<ImportOutcome> {
-    const message = `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`;
+    // Bounded: a 60,000-character URL must not become a 60 KB error row or log line.
+    const message = boundText(
+      `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`,
+    );
     const ctx = Context.current();
     const transient =
       error instanceof TransientSourceError || !(error instanceof PermanentSourceError);

@@ -1,3 +1,4 @@
+import { createHostLimiter } from "../lib/host-slots.ts";
 import { createBatchProcessingActivities } from "./batch-processing.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
@@ -9,7 +10,17 @@ import { createSessionProcessingActivities } from "./session-processing.ts";
 export type { ActivityDeps } from "./deps.ts";
 
 /** Every activity of the pipeline, bound to its dependencies. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(given: ActivityDeps) {
+  const deps: ActivityDeps = {
+    ...given,
+    hostLimiter:
+      given.hostLimiter ??
+      createHostLimiter({
+        db: given.db,
+        maxPerHost: given.config.fetchMaxPerHost,
+        waitMs: given.config.fetchHostWaitMs,
+      }),
+  };
   return {
     ...createRunRecordActivities(deps),
     ...createCsvImportActivities(deps),

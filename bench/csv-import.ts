@@ -229,6 +229,7 @@ async function importAtSize(
         url: company.csvUrl,
         timeoutMs: 300_000,
         maxBytes: 4 * 1024 * 1024 * 1024,
+        allowPrivateNetworks: true,
       });
       let batch: SessionImportRow[] = [];
       for await (const event of readSessionCsv(body.body)) {

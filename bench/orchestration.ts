@@ -63,6 +63,7 @@ export async function orchestrationBench(ctx: BenchContext): Promise<void> {
         url: found.csvUrl,
         timeoutMs: 10_000,
         maxBytes: config.csvImport.maxBytes,
+        allowPrivateNetworks: config.fetchAllowPrivateNetworks,
         accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
       });
       const rows: SessionImportRow[] = [];

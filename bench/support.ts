@@ -100,6 +100,8 @@ export function benchEnv(
     BATCH_PROCESSING_CHECK_INTERVAL: NEVER,
     CSV_IMPORT_TIMEOUT: "600000",
     CSV_IMPORT_MAX_BYTES: String(4 * 1024 * 1024 * 1024),
+    // The generated sources listen on 127.0.0.1, which fetches refuse by default.
+    FETCH_ALLOW_PRIVATE_NETWORKS: "127.0.0.0/8,::1",
     ...extra,
   };
 }

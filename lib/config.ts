@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
+import { type NetworkRange, parseNetworkRange } from "./address-policy.ts";
 import type { HostRule } from "./http-source.ts";
 
 /** Thrown when the environment holds a value the platform cannot run with. */
@@ -210,6 +211,30 @@ function hostRule(entry: string): HostRule | undefined {
   }
 }
 
+/**
+ * FETCH_ALLOW_PRIVATE_NETWORKS: false (default), true (any internal address), or the internal
+ * ranges fetches may reach, comma-separated (`10.1.0.0/16,127.0.0.1`).
+ */
+const privateNetworks = optionalText.transform((value, ctx): boolean | NetworkRange[] => {
+  if (value === undefined) return false;
+  const word = booleanWords[value.toLowerCase()];
+  if (word !== undefined) return word;
+  const entries = value
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
+  const ranges = entries.map(parseNetworkRange);
+  const bad = entries.filter((_, i) => ranges[i] === undefined);
+  if (bad.length > 0 || entries.length === 0) {
+    ctx.addIssue({
+      code: "custom",
+      message: `expected true, false or comma-separated address ranges (10.1.0.0/16, ::1), got ${bad.map((b) => `"${b}"`).join(", ") || `"${value}"`}`,
+    });
+    return z.NEVER;
+  }
+  return ranges as NetworkRange[];
+});
+
 const MB = 1024 * 1024;
 
 const envSchema = z.object({
@@ -266,6 +291,8 @@ const envSchema = z.object({
   FETCH_ALLOWED_HOSTS: allowedHosts,
   FETCH_MAX_PER_HOST: int(4, 1, 1_000),
   FETCH_HOST_WAIT_MS: int(10_000, 0, 600_000),
+  FETCH_ALLOW_PRIVATE_NETWORKS: privateNetworks,
+  FETCH_MIN_BYTES_PER_SECOND: int(1024, 0, 1024 * MB),
   SESSION_PROCESSING_INTERVAL: cron("*/5 * * * *"),
   SESSION_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   BATCH_PROCESSING_INTERVAL: cron("*/5 * * * *"),
@@ -397,6 +424,10 @@ export interface Config {
   fetchMaxPerHost: number;
   /** How long a fetch waits for its host's slot before the run retries it later. */
   fetchHostWaitMs: number;
+  /** FETCH_ALLOW_PRIVATE_NETWORKS: internal addresses fetches may reach (true: any). */
+  fetchAllowPrivateNetworks: boolean | NetworkRange[];
+  /** FETCH_MIN_BYTES_PER_SECOND: a body slower than this over 10 s is aborted (0: no floor). */
+  fetchMinBytesPerSecond: number;
   sessionProcessing: { interval: string; batchSize: number };
   batchProcessing: {
     interval: string;
@@ -487,6 +518,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     fetchAllowedHosts: e.FETCH_ALLOWED_HOSTS,
     fetchMaxPerHost: e.FETCH_MAX_PER_HOST,
     fetchHostWaitMs: e.FETCH_HOST_WAIT_MS,
+    fetchAllowPrivateNetworks: e.FETCH_ALLOW_PRIVATE_NETWORKS,
+    fetchMinBytesPerSecond: e.FETCH_MIN_BYTES_PER_SECOND,
     sessionProcessing: {
       interval: e.SESSION_PROCESSING_INTERVAL,
       batchSize: e.SESSION_PROCESSING_BATCH_SIZE,

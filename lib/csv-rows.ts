@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import { readCsvRecords } from "./csv-records.ts";
+import { DateFormatError, parseSessionDate } from "./session-dates.ts";
 
 /**
  * The companies' headerless 16-column session CSV, one record at a time. Raw values stay raw;
@@ -67,6 +69,28 @@ function required(fields: readonly string[], index: number): string {
   return value;
 }
 
+function nonNegative<T extends number | null>(value: T, index: number): T {
+  if (value !== null && value < 0) {
+    throw new RowError(`column ${index + 1} ${CSV_COLUMNS[index]}: ${value} is negative`);
+  }
+  return value;
+}
+
+/**
+ * The date of a column, for the plausibility checks at import. A year outside 1970-2100 rejects
+ * the row; a value that is not a date at all is kept raw and fails at import processing, where
+ * the session would be created (undefined here).
+ */
+function plausibleDate(fields: readonly string[], index: number, zone: string): Date | undefined {
+  try {
+    return parseSessionDate(required(fields, index), zone);
+  } catch (error) {
+    if (!(error instanceof DateFormatError)) throw error;
+    if (!error.implausible) return undefined;
+    throw new RowError(`column ${index + 1} ${CSV_COLUMNS[index]}: ${error.message}`);
+  }
+}
+
 function integer(fields: readonly string[], index: number): number | null {
   const value = text(fields, index);
   if (value === null) return null;
@@ -101,12 +125,28 @@ function clip(value: string): string {
   return value.length > 40 ? `${value.slice(0, 40)}…` : value;
 }
 
+export interface SessionRowOptions {
+  /** Zone of the wall-clock dates (IMPORT_TIME_ZONE), to compare start and end. */
+  timeZone?: string;
+}
+
 /** Validates and coerces one CSV record (already split and trimmed by the CSV parser). */
-export function parseSessionRow(fields: readonly string[], line: number): ParsedRow {
+export function parseSessionRow(
+  fields: readonly string[],
+  line: number,
+  options: SessionRowOptions = {},
+): ParsedRow {
   try {
     if (fields.length < 3) {
       throw new RowError(
         `expected at least 3 columns (session_id, start_time, end_time), got ${fields.length}`,
+      );
+    }
+    // More columns than the format has means a field was split (e.g. an unquoted decimal
+    // comma): every later value would land in the wrong column.
+    if (fields.length > CSV_COLUMNS.length) {
+      throw new RowError(
+        `expected at most ${CSV_COLUMNS.length} columns, got ${fields.length} (an unquoted comma, e.g. a decimal comma, shifts every later column)`,
       );
     }
     for (let i = 0; i < Math.min(fields.length, CSV_COLUMNS.length); i++) {
@@ -124,6 +164,14 @@ export function parseSessionRow(fields: readonly string[], line: number): Parsed
     if (externalSessionId.length > MAX_SESSION_ID_LENGTH) {
       throw new RowError(`session_id is longer than ${MAX_SESSION_ID_LENGTH} characters`);
     }
+    const zone = options.timeZone ?? "UTC";
+    const start = plausibleDate(fields, 1, zone);
+    const end = plausibleDate(fields, 2, zone);
+    if (start && end && end.getTime() < start.getTime()) {
+      throw new RowError(
+        `end_time ${clip(required(fields, 2))} is before start_time ${clip(required(fields, 1))}`,
+      );
+    }
     return {
       ok: true,
       row: {
@@ -133,14 +181,14 @@ export function parseSessionRow(fields: readonly string[], line: number): Parsed
         ipAddress: text(fields, 3),
         countryCode: text(fields, 4),
         language: text(fields, 5),
-        messagesSent: integer(fields, 6),
+        messagesSent: nonNegative(integer(fields, 6), 6),
         sentimentRaw: text(fields, 7),
         escalatedRaw: text(fields, 8),
         forwardedHrRaw: text(fields, 9),
         fullTranscriptUrl: text(fields, 10),
-        avgResponseTimeSeconds: decimal(fields, 11),
-        tokens: integer(fields, 12),
-        tokensEur: decimal(fields, 13),
+        avgResponseTimeSeconds: nonNegative(decimal(fields, 11), 11),
+        tokens: nonNegative(integer(fields, 12), 12),
+        tokensEur: nonNegative(decimal(fields, 13), 13),
         category: text(fields, 14),
         initialMessage: text(fields, 15),
         sourceLine: line,
@@ -156,13 +204,56 @@ export type CsvEvent =
   | { kind: "row"; row: SessionImportRow }
   | { kind: "rejected"; line: number; reason: string };
 
+/** The whole file is unusable (e.g. not comma-delimited): nothing of it is imported. */
+export class CsvFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CsvFileError";
+  }
+}
+
+/** Other delimiters an export may have used by mistake, with their names. */
+const FOREIGN_DELIMITERS: readonly [string, string][] = [
+  [";", "semicolons"],
+  ["\t", "tabs"],
+  ["|", "vertical bars"],
+];
+
 /**
- * Streams a session CSV as rows and rejections, in file order, holding one record at a time.
- * Works on any byte stream (an HTTP body, a file).
+ * A first record that is one field holding many semicolons (tabs, bars) is a file written with
+ * another delimiter: reading it as CSV would turn each line into a one-column row.
  */
-export async function* readSessionCsv(source: Readable): AsyncGenerator<CsvEvent> {
+function foreignDelimiter(fields: readonly string[], line: number): string | undefined {
+  if (fields.length !== 1) return undefined;
+  const text = fields[0] ?? "";
+  for (const [delimiter, name] of FOREIGN_DELIMITERS) {
+    const count = text.split(delimiter).length - 1;
+    if (count >= 5) {
+      return `the file is not comma-delimited: line ${line} has no comma but ${count} ${name} (export it with "," as the delimiter)`;
+    }
+  }
+  return undefined;
+}
+
+/** Short digest of a record's values, to tell an identical repeat from a conflicting one. */
+function digest(fields: readonly string[]): string {
+  return createHash("sha1").update(fields.join("\u0001")).digest("base64").slice(0, 16);
+}
+
+/**
+ * Streams a session CSV as rows and rejections, in file order, holding one record at a time
+ * (plus a digest per session id, to find conflicting repeats). Works on any byte stream.
+ * Throws CsvFileError when the file as a whole is not a session CSV.
+ */
+export async function* readSessionCsv(
+  source: Readable,
+  options: SessionRowOptions = {},
+): AsyncGenerator<CsvEvent> {
+  const seen = new Map<string, { line: number; digest: string }>();
+  let first = true;
   for await (const record of readCsvRecords(source)) {
     if (record.kind === "error") {
+      first = false;
       yield {
         kind: "rejected",
         line: record.line,
@@ -170,9 +261,29 @@ export async function* readSessionCsv(source: Readable): AsyncGenerator<CsvEvent
       };
       continue;
     }
-    const parsed = parseSessionRow(record.fields, record.line);
-    yield parsed.ok
-      ? { kind: "row", row: parsed.row }
-      : { kind: "rejected", line: record.line, reason: parsed.reason };
+    if (first) {
+      first = false;
+      const problem = foreignDelimiter(record.fields, record.line);
+      if (problem) throw new CsvFileError(problem);
+    }
+    const parsed = parseSessionRow(record.fields, record.line, options);
+    if (!parsed.ok) {
+      yield { kind: "rejected", line: record.line, reason: parsed.reason };
+      continue;
+    }
+    const id = parsed.row.externalSessionId;
+    const values = digest(record.fields);
+    const earlier = seen.get(id);
+    if (earlier === undefined) seen.set(id, { line: record.line, digest: values });
+    else if (earlier.digest !== values) {
+      yield {
+        kind: "rejected",
+        line: record.line,
+        reason: `conflict: session_id "${clip(id)}" appeared on line ${earlier.line} with different data; the first row is kept`,
+      };
+      continue;
+    }
+    // An identical repeat goes on, and is counted as a duplicate when inserted.
+    yield { kind: "row", row: parsed.row };
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { ApplicationFailure } from "@temporalio/common";
 import type { Database } from "./db.ts";
 import { SOURCE_HOST_BUSY } from "./pipeline-limits.ts";
 
@@ -23,6 +24,15 @@ export class SourceHostBusyError extends Error {
         `waited ${Math.round(waitedMs / 1000)} s for a slot`,
     );
   }
+}
+
+/** What an activity throws for it: the workflow defers the item instead of failing it. */
+export function hostBusyFailure(error: SourceHostBusyError): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: SOURCE_HOST_BUSY,
+    message: error.message,
+    nonRetryable: true,
+  });
 }
 
 export interface HostLimiterOptions {

@@ -1,10 +1,23 @@
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
+import type { Readable } from "node:stream";
+import { addressGuard, type NetworkRange } from "./address-policy.ts";
+import { decodedBody } from "./source-body.ts";
+import { boundText, PermanentSourceError, TransientSourceError } from "./source-errors.ts";
+
+export { boundText, MAX_REASON_CHARS } from "./source-errors.ts";
+export { PermanentSourceError, TransientSourceError };
 
 /**
  * Fetching a company's files (CSV exports, transcripts) from URLs that the company controls:
- * http/https only, only hosts on FETCH_ALLOWED_HOSTS (when set), bounded redirects, credentials
- * only to the origin they were configured for, a time budget and a size cap. Errors say whether
- * a retry can help.
+ * http/https only; never an internal address (loopback, private, link-local, ...: checked on a
+ * literal host and on every address a name resolves to, at connect time, on every hop) unless
+ * the host is named in FETCH_ALLOWED_HOSTS or FETCH_ALLOW_PRIVATE_NETWORKS is on; only hosts on
+ * FETCH_ALLOWED_HOSTS (when set); bounded redirects; credentials only to the origin they were
+ * configured for; a time budget, a size cap and a minimum transfer rate. Errors say whether a
+ * retry can help.
  */
 
 export interface BasicCredentials {
@@ -24,7 +37,30 @@ export interface SourceRequest {
   accept?: string;
   /** FETCH_ALLOWED_HOSTS: every hop (first URL and each redirect) must match one; empty: any. */
   allowedHosts?: readonly HostRule[] | undefined;
+  /**
+   * FETCH_ALLOW_PRIVATE_NETWORKS: internal addresses (loopback, private, link-local, ...) that
+   * may be reached: `true` any, or these ranges. Off by default: then only hosts named in
+   * `allowedHosts` may resolve to one.
+   */
+  allowPrivateNetworks?: boolean | readonly NetworkRange[] | undefined;
+  /** FETCH_MIN_BYTES_PER_SECOND: a body slower than this over `rateWindowMs` is aborted (0: off). */
+  minBytesPerSecond?: number | undefined;
+  /** The window the transfer rate is averaged over (default 10 s). */
+  rateWindowMs?: number | undefined;
+  /** Bounds concurrent requests per host across workers; held until the body is done. */
+  hostLimiter?: HostLimiter | undefined;
 }
+
+/**
+ * A limiter of concurrent requests per host (origin key `host:port`). `acquire` resolves to the
+ * release function once a slot is free; openSource calls release exactly once.
+ */
+export interface HostLimiter {
+  acquire(origin: string, signal?: AbortSignal): Promise<() => Promise<void> | void>;
+}
+
+export const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
+export const DEFAULT_RATE_WINDOW_MS = 10_000;
 
 /**
  * One FETCH_ALLOWED_HOSTS entry (parsed in lib/config.ts). `host` is normalised the way WHATWG
@@ -36,22 +72,6 @@ export interface HostRule {
   subdomains: boolean;
   /** Undefined: any port. */
   port?: number | undefined;
-}
-
-/** A failure a retry will not fix (bad URL, 4xx, oversize body): fail fast and record it. */
-export class PermanentSourceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PermanentSourceError";
-  }
-}
-
-/** A failure that may pass (network, 5xx, 429, timeout). */
-export class TransientSourceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TransientSourceError";
-  }
 }
 
 export interface SourceResponse {
@@ -79,7 +99,28 @@ export function checkSourceUrl(raw: string): URL {
   if (url.username || url.password) {
     throw new PermanentSourceError("the URL must not embed credentials");
   }
+  checkPort(url);
   return url;
+}
+
+/**
+ * Ports of other protocols (SMTP, IRC, X11, ...) that browsers and fetch refuse (WHATWG "bad
+ * port" list): an HTTP request to them can be read as commands of that protocol.
+ */
+const REFUSED_PORTS = new Set([
+  0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465,
+  512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993,
+  995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668,
+  6669, 6679, 6697, 10080,
+]);
+
+function checkPort(url: URL): void {
+  if (url.port !== "" && REFUSED_PORTS.has(Number(url.port))) {
+    throw new PermanentSourceError(
+      `port ${url.port} is refused: it belongs to another protocol (the WHATWG fetch "bad port" list)`,
+    );
+  }
 }
 
 const DEFAULT_PORTS: Record<string, number> = { "http:": 80, "https:": 443 };
@@ -103,84 +144,256 @@ function checkAllowedHost(url: URL, rules: readonly HostRule[] | undefined, hop:
   throw new PermanentSourceError(hop === 0 ? reason : `redirect refused: ${reason}`);
 }
 
+/** Longest URL quoted in a message (the reason around it is bounded again, to 500). */
+const MAX_URL_CHARS = 200;
+
 /** The URL without query string or credentials, safe for logs and error messages. */
 export function describeUrl(raw: string): string {
   try {
     const url = new URL(raw);
-    return `${url.protocol}//${url.host}${url.pathname}`;
+    return boundText(`${url.protocol}//${url.host}${url.pathname}`, MAX_URL_CHARS);
   } catch {
     return "(invalid URL)";
   }
+}
+
+/** `host:port` of a URL, the key of the per-host limiter. */
+export function originKey(url: URL): string {
+  return `${url.hostname}:${url.port || DEFAULT_PORTS[url.protocol]}`;
+}
+
+/** The host is named in FETCH_ALLOWED_HOSTS (an empty list names nothing). */
+function namedException(url: URL, rules: readonly HostRule[] | undefined): boolean {
+  return (rules?.length ?? 0) > 0 && hostAllowed(url, rules);
+}
+
+function refusedAddress(host: string, address: string, reason: string): PermanentSourceError {
+  const shown = host === address ? address : `${host} (${address})`;
+  return new PermanentSourceError(
+    `refused to connect to ${shown}: a ${reason} address is internal, not a company's server (name the host in FETCH_ALLOWED_HOSTS or set FETCH_ALLOW_PRIVATE_NETWORKS to allow it)`,
+  );
+}
+
+/**
+ * A DNS lookup that fails when any address of the name is internal. It runs inside the
+ * connect, so the address checked is the address connected to: a name cannot resolve to a
+ * public address for a check and to 127.0.0.1 for the connection.
+ */
+function guardedLookup(host: string, refusal: (address: string) => string | undefined) {
+  return (
+    hostname: string,
+    options: LookupOptions,
+    callback: (
+      error: NodeJS.ErrnoException | null,
+      address: string | LookupAddress[],
+      family?: number,
+    ) => void,
+  ): void => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+      if (error) return callback(error, []);
+      for (const { address } of addresses) {
+        const reason = refusal(address);
+        if (reason) return callback(refusedAddress(host, address, reason), []);
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first)
+        return callback(Object.assign(new Error("no address"), { code: "ENOTFOUND" }), []);
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+/**
+ * Kept-alive connections of checked requests live in their own pools: a connection opened
+ * without the address check (a host named in FETCH_ALLOWED_HOSTS) is never reused by a request
+ * that needs it.
+ */
+const checkedAgents = {
+  "http:": new HttpAgent({ keepAlive: true, timeout: 5_000 }),
+  "https:": new HttpsAgent({ keepAlive: true, timeout: 5_000 }),
+};
+
+/** One HTTP GET; resolves once the status line and headers are in. */
+async function get(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  refusal: ((address: string) => string | undefined) | undefined,
+): Promise<IncomingMessage> {
+  try {
+    return await getOnce(url, headers, signal, refusal);
+  } catch (error) {
+    // A kept-alive connection the server closed just as it was reused: the request never
+    // reached the server, so sending it once more on a new connection is safe (Node's advice).
+    if ((error as { reusedSocket?: boolean }).reusedSocket && !signal.aborted) {
+      return getOnce(url, headers, signal, refusal);
+    }
+    throw error;
+  }
+}
+
+function getOnce(
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  refusal: ((address: string) => string | undefined) | undefined,
+): Promise<IncomingMessage> {
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, {
+      method: "GET",
+      headers,
+      signal,
+      ...(refusal
+        ? {
+            lookup: guardedLookup(url.hostname, refusal) as never,
+            agent: checkedAgents[url.protocol === "https:" ? "https:" : "http:"],
+          }
+        : {}),
+    });
+    req.on("response", resolve);
+    req.on("error", (error: NodeJS.ErrnoException) => {
+      const reset = error.code === "ECONNRESET" || error.code === "EPIPE";
+      reject(reset && req.reusedSocket ? Object.assign(error, { reusedSocket: true }) : error);
+    });
+    req.end();
+  });
 }
 
 export async function openSource(request: SourceRequest): Promise<SourceResponse> {
   const maxRedirects = request.maxRedirects ?? 5;
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([timeout, request.signal]) : timeout;
-  const origin = checkSourceUrl(request.url).origin;
-  let url = checkSourceUrl(request.url);
+  const first = checkSourceUrl(request.url);
+  const origin = first.origin;
+  let url = first;
+  const guard = addressGuard(request.allowPrivateNetworks);
+  const mapError = (error: unknown) => fetchFailure(error, request, url, timeout);
 
-  for (let hop = 0; ; hop++) {
-    // Checked before every request, so a redirect cannot lead to a host off the list.
-    checkAllowedHost(url, request.allowedHosts, hop);
-    const headers: Record<string, string> = { accept: request.accept ?? "*/*" };
-    // Credentials go only to the origin they were configured for, never to a redirect target.
-    if (request.credentials && url.origin === origin) {
-      const token = Buffer.from(`${request.credentials.username}:${request.credentials.password}`);
-      headers.authorization = `Basic ${token.toString("base64")}`;
-    }
-    let response: Response;
-    try {
-      response = await fetch(url, { headers, redirect: "manual", signal });
-    } catch (error) {
-      throw fetchFailure(error, request, url);
-    }
-
-    if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
-      await response.body?.cancel();
-      if (hop >= maxRedirects) {
-        throw new PermanentSourceError(`more than ${maxRedirects} redirects`);
-      }
-      const next = new URL(response.headers.get("location") ?? "", url);
-      if (!ALLOWED_PROTOCOLS.has(next.protocol)) {
-        throw new PermanentSourceError(`redirect to a ${next.protocol} URL refused`);
-      }
-      // fetch would refuse it anyway, quoting the whole URL, credentials included, in its error.
-      if (next.username || next.password) {
-        throw new PermanentSourceError("redirect to a URL with embedded credentials refused");
-      }
-      url = next;
-      continue;
-    }
-    if (!response.ok) {
-      await response.body?.cancel();
-      throw statusFailure(response.status, response.headers.get("retry-after"));
-    }
-    const declared = Number(response.headers.get("content-length") ?? Number.NaN);
-    if (
-      Number.isFinite(declared) &&
-      declared > request.maxBytes &&
-      !response.headers.has("content-encoding")
-    ) {
-      await response.body?.cancel();
-      throw new PermanentSourceError(
-        `the response is ${declared} bytes, over the limit of ${request.maxBytes}`,
-      );
-    }
-    const body = response.body
-      ? Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>)
-      : Readable.from([]);
-    const limited = body.pipe(new ByteLimit(request.maxBytes));
-    body.on("error", (error) => limited.destroy(fetchFailure(error, request, url)));
-    // Once the consumer is done (limit passed, body rejected, error), release the connection.
-    limited.on("close", () => body.destroy());
-    return {
-      url: url.toString(),
-      status: response.status,
-      contentType: response.headers.get("content-type") ?? "",
-      body: limited,
+  let release: (() => void) | undefined;
+  if (request.hostLimiter) {
+    const releaseSlot = await request.hostLimiter.acquire(originKey(first), signal);
+    let released = false;
+    release = () => {
+      if (released) return;
+      released = true;
+      // A failing release must not turn a finished fetch into an unhandled rejection.
+      Promise.resolve()
+        .then(releaseSlot)
+        .catch(() => undefined);
     };
   }
+
+  try {
+    for (let hop = 0; ; hop++) {
+      // Checked before every request, so a redirect cannot lead to a host off the list.
+      checkAllowedHost(url, request.allowedHosts, hop);
+      // A host named in FETCH_ALLOWED_HOSTS is trusted whatever it resolves to.
+      const refusal = namedException(url, request.allowedHosts) ? undefined : guard;
+      const literal = url.hostname.replace(/^\[|\]$/g, "");
+      if (refusal && isIP(literal)) {
+        // A literal address is connected to without a lookup: check it here.
+        const reason = refusal(literal);
+        if (reason) {
+          const error = refusedAddress(literal, literal, reason);
+          throw hop === 0 ? error : new PermanentSourceError(`redirect refused: ${error.message}`);
+        }
+      }
+      const headers: Record<string, string> = {
+        accept: request.accept ?? "*/*",
+        "accept-encoding": "gzip, deflate, br",
+      };
+      // Credentials go only to the origin they were configured for, never to a redirect target.
+      if (request.credentials && url.origin === origin) {
+        const token = Buffer.from(
+          `${request.credentials.username}:${request.credentials.password}`,
+        );
+        headers.authorization = `Basic ${token.toString("base64")}`;
+      }
+      let response: IncomingMessage;
+      try {
+        response = await get(url, headers, signal, refusal);
+      } catch (error) {
+        const failure = mapError(error);
+        throw hop > 0 && error instanceof PermanentSourceError
+          ? new PermanentSourceError(`redirect refused: ${failure.message}`)
+          : failure;
+      }
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+
+      if (status >= 300 && status < 400 && location) {
+        response.destroy();
+        if (hop >= maxRedirects) {
+          throw new PermanentSourceError(`more than ${maxRedirects} redirects`);
+        }
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new PermanentSourceError("redirect to an invalid URL refused");
+        }
+        if (!ALLOWED_PROTOCOLS.has(next.protocol)) {
+          throw new PermanentSourceError(`redirect to a ${next.protocol} URL refused`);
+        }
+        if (next.username || next.password) {
+          throw new PermanentSourceError("redirect to a URL with embedded credentials refused");
+        }
+        try {
+          checkPort(next);
+        } catch (error) {
+          throw new PermanentSourceError(`redirect refused: ${(error as Error).message}`);
+        }
+        url = next;
+        continue;
+      }
+      if (status < 200 || status > 299) {
+        response.destroy();
+        throw statusFailure(status, headerText(response.headers["retry-after"]));
+      }
+      const declared = Number(response.headers["content-length"] ?? Number.NaN);
+      if (
+        Number.isFinite(declared) &&
+        declared > request.maxBytes &&
+        !response.headers["content-encoding"]
+      ) {
+        response.destroy();
+        throw new PermanentSourceError(
+          `the response is ${declared} bytes, over the limit of ${request.maxBytes}`,
+        );
+      }
+      let body: Readable;
+      try {
+        body = decodedBody(
+          response,
+          {
+            maxBytes: request.maxBytes,
+            minBytesPerSecond: request.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
+            rateWindowMs: request.rateWindowMs ?? DEFAULT_RATE_WINDOW_MS,
+          },
+          mapError,
+        );
+      } catch (error) {
+        response.destroy();
+        throw error;
+      }
+      if (release) body.once("close", release);
+      return {
+        url: url.toString(),
+        status,
+        contentType: headerText(response.headers["content-type"]) ?? "",
+        body,
+      };
+    }
+  } catch (error) {
+    release?.();
+    throw error;
+  }
+}
+
+function headerText(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 function statusFailure(status: number, retryAfter: string | null): Error {
@@ -188,22 +401,27 @@ function statusFailure(status: number, retryAfter: string | null): Error {
     return new PermanentSourceError(`HTTP ${status}: the server refused the credentials`);
   }
   if (status === 408 || status === 429 || status >= 500) {
-    const wait = retryAfter ? ` (retry-after ${retryAfter})` : "";
+    const wait = retryAfter ? ` (retry-after ${retryAfter.slice(0, 40)})` : "";
     return new TransientSourceError(`HTTP ${status}${wait}`);
   }
   return new PermanentSourceError(`HTTP ${status}`);
 }
 
-function fetchFailure(error: unknown, request: SourceRequest, url: URL): Error {
+function fetchFailure(
+  error: unknown,
+  request: SourceRequest,
+  url: URL,
+  timeout: AbortSignal,
+): Error {
   if (error instanceof PermanentSourceError || error instanceof TransientSourceError) return error;
-  const err = error as Error & { cause?: { code?: string; message?: string } };
-  if (err.name === "TimeoutError") {
+  if (timeout.aborted) {
     return new TransientSourceError(`timed out after ${request.timeoutMs} ms`);
   }
-  if (err.name === "AbortError") {
+  if (request.signal?.aborted) {
     return new TransientSourceError("the request was cancelled");
   }
-  const cause = err.cause?.code ?? err.cause?.message ?? err.message;
+  const err = error as NodeJS.ErrnoException;
+  const cause = err.code ?? err.message;
   return new TransientSourceError(`request to ${url.host} failed: ${redactUrlCredentials(cause)}`);
 }
 
@@ -213,22 +431,4 @@ function fetchFailure(error: unknown, request: SourceRequest, url: URL): Error {
  */
 export function redactUrlCredentials(text: string): string {
   return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, "$1***@");
-}
-
-/** Passes bytes through until the limit, then fails the stream: an endless body cannot fill memory. */
-class ByteLimit extends Transform {
-  private seen = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limit) {
-      callback(
-        new PermanentSourceError(`the response is larger than the limit of ${this.limit} bytes`),
-      );
-      return;
-    }
-    callback(null, chunk);
-  }
 }

@@ -1,15 +1,23 @@
 import { existsSync } from "node:fs";
 import { ConfigError } from "./config.ts";
 
+/** A problem the operator fixes (a port in use, ...): shown as its one-line message, no trace. */
+export class StartupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartupError";
+  }
+}
+
 /**
- * Runs an entry point: a configuration problem ends the process with the message naming the
- * variable (no stack trace), anything else with its stack.
+ * Runs an entry point: a configuration or startup problem ends the process with its message
+ * (no stack trace), anything else with its stack.
  */
 export function runMain(main: () => Promise<void>): void {
   // A local .env (see .env.example) fills in what the shell did not set.
   if (existsSync(".env")) process.loadEnvFile(".env");
   main().catch((error: unknown) => {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof StartupError) {
       process.stderr.write(`${error.message}\n`);
     } else {
       process.stderr.write(

@@ -5,12 +5,19 @@
 
 const DATE_PATTERN = /^(\d{1,2})\.(\d{1,2})\.(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$/;
 
+/** Years a session can plausibly have: before 1970 or after 2100 is a broken export, not a chat. */
+export const MIN_SESSION_YEAR = 1970;
+export const MAX_SESSION_YEAR = 2100;
+
+const shown = (raw: string) => (raw.length > 40 ? `${raw.slice(0, 40)}…` : raw);
+
 export class DateFormatError extends Error {
-  constructor(raw: string) {
-    super(
-      `"${raw.length > 40 ? `${raw.slice(0, 40)}…` : raw}" is not a date in DD.MM.YYYY HH:mm:ss format`,
-    );
+  /** A well-formed date outside the plausible years (not a format problem). */
+  readonly implausible: boolean;
+  constructor(raw: string, problem?: string) {
+    super(problem ?? `"${shown(raw)}" is not a date in DD.MM.YYYY HH:mm:ss format`);
     this.name = "DateFormatError";
+    this.implausible = problem !== undefined;
   }
 }
 
@@ -50,8 +57,16 @@ export function parseSessionDate(raw: string, zone = "UTC"): Date {
     number,
     number,
   ];
-  const wall = Date.UTC(year, month - 1, day, hour, minute, second);
-  const check = new Date(wall);
+  if (year < MIN_SESSION_YEAR || year > MAX_SESSION_YEAR) {
+    throw new DateFormatError(
+      raw,
+      `"${shown(raw)}" has the year ${match[3]}, outside ${MIN_SESSION_YEAR}-${MAX_SESSION_YEAR}`,
+    );
+  }
+  // Not Date.UTC(year, ...) alone: it reads years 0-99 as 1900-1999.
+  const check = new Date(Date.UTC(2000, month - 1, day, hour, minute, second));
+  check.setUTCFullYear(year, month - 1, day);
+  const wall = check.getTime();
   // Date.UTC rolls 31.02 over into March: a rolled-over date is not a date.
   if (
     check.getUTCDate() !== day ||

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { loadConfig } from "../lib/config.ts";
+import { loadConfig, redact } from "../lib/config.ts";
 import { createDatabase } from "../lib/db.ts";
 import { createLogger } from "../lib/logger.ts";
 import { onShutdownSignal, runMain } from "../lib/main.ts";
@@ -10,21 +10,26 @@ import { connectTemporalClient } from "../lib/temporal.ts";
 import { startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { seedDemoCompanies } from "./demo/seed.ts";
 import { startDemoSource } from "./demo/source.ts";
+import { startDevPostgres, startDevTemporal } from "./services/dev-services.ts";
 import {
   createDatabase as createPgDatabase,
   databaseExists,
   databaseUrlFor,
-  startEmbeddedPostgres,
+  EMBEDDED_PG_PORT,
 } from "./services/postgres.ts";
-import { ensureTemporalCli, PROJECT_ROOT, startTemporalDevServer } from "./services/temporal.ts";
+import { ensureTemporalCli, PROJECT_ROOT } from "./services/temporal.ts";
 
 /**
  * `npm run dev`: the whole system on embedded defaults. Starts what is not configured (Temporal
  * dev server with UI, embedded PostgreSQL), migrates, serves and seeds demo companies, then runs
  * the API and every worker in this process. Ctrl-C stops all of it.
  */
-const DATA_DIR = join(PROJECT_ROOT, ".data");
+const DATA_DIR = process.env.DEV_DATA_DIR ?? join(PROJECT_ROOT, ".data");
 const DEMO_SOURCE_PORT = Number(process.env.DEMO_SOURCE_PORT ?? 3101);
+// Other ports for a second checkout on the same machine.
+const TEMPORAL_PORT = Number(process.env.DEV_TEMPORAL_PORT ?? 7233);
+const TEMPORAL_UI_PORT = Number(process.env.DEV_TEMPORAL_UI_PORT ?? 8233);
+const POSTGRES_PORT = Number(process.env.DEV_POSTGRES_PORT ?? EMBEDDED_PG_PORT);
 
 // A newcomer should see imports within a minute, not ten: faster demo intervals unless set.
 const DEV_INTERVALS: Record<string, string> = {
@@ -43,6 +48,8 @@ runMain(async () => {
   process.env.LOG_LEVEL ??= "info";
   // Local development only: the admin API and dashboard without a token (logged as a warning).
   if (!process.env.ADMIN_API_TOKEN) process.env.ADMIN_API_INSECURE ??= "true";
+  // The demo CSV source listens on 127.0.0.1, an address fetches refuse unless opened.
+  process.env.FETCH_ALLOW_PRIVATE_NETWORKS ??= "127.0.0.1";
   const config = loadConfig();
   const log = createLogger(config.logLevel, "dev");
   const stops: (() => Promise<void>)[] = [];
@@ -64,18 +71,20 @@ runMain(async () => {
       );
     } else {
       const cli = await ensureTemporalCli();
-      const server = await startTemporalDevServer({
+      const server = await startDevTemporal({
         cli,
-        dbFile: join(DATA_DIR, "temporal.sqlite"),
-        port: 7233,
-        uiPort: 8233,
-        logLevel: "error",
+        dataDir: DATA_DIR,
+        port: TEMPORAL_PORT,
+        uiPort: TEMPORAL_UI_PORT,
+        log: (message) => log.warn(message),
       });
       stops.push(server.stop);
       config.temporal.address = server.address;
+      if (!process.env.TEMPORAL_UI_URL)
+        config.temporal.uiUrl = `http://localhost:${TEMPORAL_UI_PORT}`;
       log.info(
-        { address: server.address, ui: server.uiUrl },
-        "Temporal dev server started (Web UI: http://localhost:8233)",
+        { address: server.address, ui: config.temporal.uiUrl },
+        `Temporal dev server started (Web UI: ${config.temporal.uiUrl})`,
       );
     }
 
@@ -83,15 +92,19 @@ runMain(async () => {
     if (databaseUrl) {
       log.info("using the PostgreSQL database at DATABASE_URL");
     } else {
-      const pg = await startEmbeddedPostgres({ dataDir: join(DATA_DIR, "postgres") });
+      const pg = await startDevPostgres({
+        dataDir: DATA_DIR,
+        port: POSTGRES_PORT,
+        log: (message) => log.warn(message),
+      });
       stops.push(pg.stop);
       if (!(await databaseExists(pg.adminUrl, "livedash")))
         await createPgDatabase(pg.adminUrl, "livedash");
       databaseUrl = databaseUrlFor(pg.adminUrl, "livedash");
       config.databaseUrl = databaseUrl;
       log.info(
-        { port: new URL(databaseUrl).port, dataDir: join(DATA_DIR, "postgres") },
-        "embedded PostgreSQL started",
+        { url: redact(databaseUrl), dataDir: join(DATA_DIR, "postgres") },
+        "embedded PostgreSQL started (user postgres, password livedash-dev: see README)",
       );
     }
 

@@ -331,6 +331,19 @@ describe("bad input corpus end to end", () => {
       { id: "date-ok", status: "PROCESSED", error: null, session: true },
     ]);
 
+    // Every stored reason is bounded, even the one about a 60,000-character URL.
+    const errors = await stack.db.sessionProcessingStatus.findMany({
+      where: { errorMessage: { not: null } },
+      select: { errorMessage: true },
+    });
+    const imports = await stack.db.sessionImport.findMany({
+      where: { errorMessage: { not: null } },
+      select: { errorMessage: true },
+    });
+    const lengths = [...errors, ...imports].map((e) => e.errorMessage?.length ?? 0);
+    expect(lengths.length).toBeGreaterThan(5);
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(500);
+
     // The canary processed both rows with their transcript.
     const canary = await stack.db.sessionImport.findMany({
       where: { companyId: companyIds.get("canary") ?? "" },

@@ -162,6 +162,29 @@ describe("configuration", () => {
     expect(problems({ FETCH_ALLOWED_HOSTS: " , " })).toEqual([`${expected} ","`]);
   });
 
+  it("FETCH_ALLOW_PRIVATE_NETWORKS: off by default, true, or address ranges; FETCH_MIN_BYTES_PER_SECOND", () => {
+    expect(loadConfig({}).fetchAllowPrivateNetworks).toBe(false);
+    expect(loadConfig({}).fetchMinBytesPerSecond).toBe(1024);
+    expect(loadConfig({ FETCH_ALLOW_PRIVATE_NETWORKS: "true" }).fetchAllowPrivateNetworks).toBe(
+      true,
+    );
+    expect(
+      loadConfig({ FETCH_ALLOW_PRIVATE_NETWORKS: "10.1.0.0/16, 127.0.0.1,fd00::/8" })
+        .fetchAllowPrivateNetworks,
+    ).toEqual([
+      { address: "10.1.0.0", prefix: 16 },
+      { address: "127.0.0.1", prefix: 32 },
+      { address: "fd00::", prefix: 8 },
+    ]);
+    expect(loadConfig({ FETCH_MIN_BYTES_PER_SECOND: "0" }).fetchMinBytesPerSecond).toBe(0);
+    expect(problems({ FETCH_ALLOW_PRIVATE_NETWORKS: "10.0.0.0/8,intranet,10.0.0.0/40" })).toEqual([
+      'FETCH_ALLOW_PRIVATE_NETWORKS: expected true, false or comma-separated address ranges (10.1.0.0/16, ::1), got "intranet", "10.0.0.0/40"',
+    ]);
+    expect(problems({ FETCH_MIN_BYTES_PER_SECOND: "-1" })).toEqual([
+      'FETCH_MIN_BYTES_PER_SECOND: expected an integer from 0 to 1073741824, got "-1"',
+    ]);
+  });
+
   it("a worker started with a bad variable stops at once with a message naming it", async () => {
     const failure = await run("npx", ["tsx", "workers/main.ts", "--scheduler=csv-import"], {
       env: {

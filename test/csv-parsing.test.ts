@@ -74,18 +74,83 @@ describe("session CSV rows", () => {
     expect(events[1]?.kind === "row" && events[1].row.sourceLine).toBe(5);
   });
 
-  it("keeps ragged rows: missing columns are null, extra columns ignored; too few is rejected", async () => {
+  it("keeps short ragged rows (missing columns are null); rejects too few or more than 16", async () => {
     const long = `${ROW},extra,columns,here`;
     const events = await read(`short,1,2\n${long}\nx,1\n`);
     expect(events[0]).toMatchObject({
       kind: "row",
       row: { externalSessionId: "short", ipAddress: null, tokens: null },
     });
-    expect(events[1]).toMatchObject({ kind: "row", row: { initialMessage: "Good day" } });
+    expect(events[1]).toEqual({
+      kind: "rejected",
+      line: 2,
+      reason:
+        "expected at most 16 columns, got 19 (an unquoted comma, e.g. a decimal comma, shifts every later column)",
+    });
     expect(events[2]).toEqual({
       kind: "rejected",
       line: 3,
       reason: "expected at least 3 columns (session_id, start_time, end_time), got 2",
+    });
+  });
+
+  it("rejects implausible years, an end before the start and negative counts, with the reason", async () => {
+    const at = (start: string, end: string) => `s,${start},${end}`;
+    const events = await read(
+      [
+        at("01.05.0000 10:00:00", "01.05.2025 10:00:00"),
+        at("01.05.2025 10:00:00", "01.05.0025 10:00:00"),
+        at("31.12.1969 23:59:59", "01.05.2025 10:00:00"),
+        at("01.01.2101 00:00:00", "01.01.2101 00:00:01"),
+        at("01.05.2025 10:00:01", "01.05.2025 10:00:00"),
+        "n,01.05.2025 10:00:00,01.05.2025 10:00:00,,,,-1",
+        "n,01.05.2025 10:00:00,01.05.2025 10:00:00,,,,,,,,,,-7",
+        'n,01.05.2025 10:00:00,01.05.2025 10:00:00,,,,,,,,,,,"-0,5"',
+        at("01.01.1970 00:00:00", "31.12.2100 23:59:59"),
+      ].join("\n"),
+    );
+    const reasons = events.map((e) => (e.kind === "rejected" ? e.reason : "row"));
+    expect(reasons).toEqual([
+      'column 2 start_time: "01.05.0000 10:00:00" has the year 0000, outside 1970-2100',
+      'column 3 end_time: "01.05.0025 10:00:00" has the year 0025, outside 1970-2100',
+      'column 2 start_time: "31.12.1969 23:59:59" has the year 1969, outside 1970-2100',
+      'column 2 start_time: "01.01.2101 00:00:00" has the year 2101, outside 1970-2100',
+      "end_time 01.05.2025 10:00:00 is before start_time 01.05.2025 10:00:01",
+      "column 7 messages_sent: -1 is negative",
+      "column 13 tokens: -7 is negative",
+      "column 14 tokens_eur: -0.5 is negative",
+      "row",
+    ]);
+  });
+
+  it("a value that is not a date at all is kept raw (it fails at import processing)", () => {
+    expect(parseSessionRow(["x", "soon", "later"], 1).ok).toBe(true);
+    expect(parseSessionRow(["x", "31.02.2025 10:00:00", "01.03.2025 10:00:00"], 1).ok).toBe(true);
+  });
+
+  it("rejects a file that is not comma-delimited as a whole, naming the delimiter", async () => {
+    await expect(
+      read(`${ROW.replaceAll(",", ";")}\n${ROW.replaceAll(",", ";")}\n`),
+    ).rejects.toThrow(
+      'the file is not comma-delimited: line 1 has no comma but 15 semicolons (export it with "," as the delimiter)',
+    );
+    await expect(read(`\n${ROW.replaceAll(",", "\t")}\n`)).rejects.toThrow(
+      "line 2 has no comma but 15 tabs",
+    );
+    // A one-column line later in a comma-delimited file is just a rejected row.
+    const events = await read(`${ROW}\n${ROW.replaceAll(",", ";")}\n`);
+    expect(events.map((e) => e.kind)).toEqual(["row", "rejected"]);
+  });
+
+  it("the same session id again: identical is a row (a duplicate), different is a conflict", async () => {
+    const other = ROW.replace("Good day", "Goodbye");
+    const events = await read(`${ROW}\n${ROW}\n${other}\n`);
+    expect(events.map((e) => e.kind)).toEqual(["row", "row", "rejected"]);
+    expect(events[2]).toEqual({
+      kind: "rejected",
+      line: 3,
+      reason:
+        'conflict: session_id "284c6849-aaaa" appeared on line 1 with different data; the first row is kept',
     });
   });
 

@@ -264,14 +264,138 @@ export function csvCorpus(): CsvCase[] {
     {
       name: "ragged-too-many",
       route: "/csv/ragged-many",
-      expected: "20 columns: imported, columns past 16 ignored",
+      expected: "20 columns: rejected with the count (values would sit in the wrong columns)",
       serve: csv(`${row("many-1")},x,y,z,w\n${row("many-2")}\n`),
       outcome: {
         status: "imported",
-        ids: ["many-1", "many-2"],
+        ids: ["many-2"],
         rowsRead: 2,
+        rejections: [{ line: 1, reason: /^expected at most 16 columns, got 20 \(/ }],
+      },
+    },
+    {
+      name: "decimal-comma-shift",
+      route: "/csv/decimal-comma",
+      expected: "an unquoted decimal comma makes 17 columns: rejected, not stored shifted",
+      serve: csv(
+        `dc-1,${START},${END},10.0.0.1,NL,nl,2,happy,no,no,,1.5,100,0,0010,Greeting,Hi\n${row("dc-2")}\n`,
+      ),
+      outcome: {
+        status: "imported",
+        ids: ["dc-2"],
+        rowsRead: 2,
+        rejections: [
+          {
+            line: 1,
+            reason:
+              "expected at most 16 columns, got 17 (an unquoted comma, e.g. a decimal comma, shifts every later column)",
+          },
+        ],
+      },
+    },
+    {
+      name: "implausible-years",
+      route: "/csv/years",
+      expected: "years 0000, 0025 and 2150 rejected with the reason (no 1900, no 1925)",
+      serve: csv(
+        [
+          `yr-0000,01.05.0000 10:00:00,${END}`,
+          `yr-0025,01.05.0025 10:00:00,${END}`,
+          `yr-2150,${START},01.05.2150 10:00:00`,
+          row("yr-ok"),
+        ].join("\n"),
+      ),
+      outcome: {
+        status: "imported",
+        ids: ["yr-ok"],
+        rowsRead: 4,
+        rejections: [
+          {
+            line: 1,
+            reason:
+              'column 2 start_time: "01.05.0000 10:00:00" has the year 0000, outside 1970-2100',
+          },
+          {
+            line: 2,
+            reason:
+              'column 2 start_time: "01.05.0025 10:00:00" has the year 0025, outside 1970-2100',
+          },
+          {
+            line: 3,
+            reason: 'column 3 end_time: "01.05.2150 10:00:00" has the year 2150, outside 1970-2100',
+          },
+        ],
+      },
+    },
+    {
+      name: "end-before-start",
+      route: "/csv/end-before-start",
+      expected: "an end earlier than the start is rejected",
+      serve: csv(`eb-1,${END},${START}\n${row("eb-2")}\n`),
+      outcome: {
+        status: "imported",
+        ids: ["eb-2"],
+        rowsRead: 2,
+        rejections: [{ line: 1, reason: `end_time ${START} is before start_time ${END}` }],
+      },
+    },
+    {
+      name: "negative-numbers",
+      route: "/csv/negative",
+      expected: "negative messages_sent, avg_response_time, tokens, tokens_eur rejected",
+      serve: csv(
+        [
+          `neg-1,${START},${END},10.0.0.1,NL,nl,-2,happy,no,no,,1.5,100,0.001,Greeting,Hi`,
+          `neg-2,${START},${END},10.0.0.1,NL,nl,2,happy,no,no,,-1.5,100,0.001,Greeting,Hi`,
+          `neg-3,${START},${END},10.0.0.1,NL,nl,2,happy,no,no,,1.5,-100,0.001,Greeting,Hi`,
+          `neg-4,${START},${END},10.0.0.1,NL,nl,2,happy,no,no,,1.5,100,-0.001,Greeting,Hi`,
+          row("neg-ok"),
+        ].join("\n"),
+      ),
+      outcome: {
+        status: "imported",
+        ids: ["neg-ok"],
+        rowsRead: 5,
+        rejections: [
+          { line: 1, reason: "column 7 messages_sent: -2 is negative" },
+          { line: 2, reason: "column 12 avg_response_time: -1.5 is negative" },
+          { line: 3, reason: "column 13 tokens: -100 is negative" },
+          { line: 4, reason: "column 14 tokens_eur: -0.001 is negative" },
+        ],
+      },
+    },
+    {
+      name: "semicolon-delimited",
+      route: "/csv/semicolons",
+      expected: "a semicolon-delimited file is rejected as a whole, permanent, nothing stored",
+      serve: csv(`${row("semi-1").replaceAll(",", ";")}\n${row("semi-2").replaceAll(",", ";")}\n`),
+      outcome: {
+        status: "failed",
+        ids: [],
+        rowsRead: 0,
         rejections: [],
-        initialMessage: { id: "many-1", value: "Hello" },
+        error:
+          'the file is not comma-delimited: line 1 has no comma but 15 semicolons (export it with "," as the delimiter)',
+        requests: 1,
+      },
+    },
+    {
+      name: "conflicting-repeat",
+      route: "/csv/conflict",
+      expected: "the same session id again with other data: a conflict rejection, first row kept",
+      serve: csv(`${row("cf-1")}\n${row("cf-2")}\n${row("cf-1", "", "Different")}\n`),
+      outcome: {
+        status: "imported",
+        ids: ["cf-1", "cf-2"],
+        rowsRead: 3,
+        rejections: [
+          {
+            line: 3,
+            reason:
+              'conflict: session_id "cf-1" appeared on line 1 with different data; the first row is kept',
+          },
+        ],
+        initialMessage: { id: "cf-1", value: "Hello" },
       },
     },
     {
@@ -672,6 +796,63 @@ export function csvCorpus(): CsvCase[] {
         error: /request to 127\.0\.0\.1:\d+ failed: ECONNREFUSED/,
       },
     },
+    {
+      name: "link-local-address",
+      route: "http://169.254.169.254/latest/meta-data/",
+      expected: "cloud metadata address refused before connecting, permanent",
+      url: () => "http://169.254.169.254/latest/meta-data/",
+      outcome: {
+        status: "failed",
+        ids: [],
+        rowsRead: 0,
+        rejections: [],
+        error:
+          "refused to connect to 169.254.169.254: a link-local (cloud metadata lives here) address is internal",
+      },
+    },
+    {
+      name: "private-address-hex",
+      route: "http://0x0a000001/x.csv",
+      expected: "10.0.0.1 written in hex refused, permanent",
+      url: () => "http://0x0a000001/x.csv",
+      outcome: {
+        status: "failed",
+        ids: [],
+        rowsRead: 0,
+        rejections: [],
+        error: "refused to connect to 10.0.0.1: a private (RFC 1918) address is internal",
+      },
+    },
+    {
+      name: "bad-port",
+      route: "http://127.0.0.1:6000/x.csv",
+      expected: "a port fetch refuses (X11): permanent, with the reason",
+      url: () => "http://127.0.0.1:6000/x.csv",
+      outcome: {
+        status: "failed",
+        ids: [],
+        rowsRead: 0,
+        rejections: [],
+        error: "port 6000 is refused: it belongs to another protocol",
+      },
+    },
+    {
+      name: "gzip-claimed-not-applied",
+      route: "/csv/fake-gzip",
+      expected: "Content-Encoding: gzip on a plain body: permanent, 1 request, clear words",
+      serve: (_req, res) => {
+        res.writeHead(200, { "content-type": "text/csv", "content-encoding": "gzip" });
+        res.end(`${row("fg-1")}\n`);
+      },
+      outcome: {
+        status: "failed",
+        ids: [],
+        rowsRead: 0,
+        rejections: [],
+        error: "the body is not valid gzip although the server said Content-Encoding: gzip",
+        requests: 1,
+      },
+    },
   ];
 }
 
@@ -866,6 +1047,45 @@ export function transcriptCorpus(): TranscriptCase[] {
       outcome: {
         stage: "COMPLETED",
         messages: [{ role: "user", content: "Gr\uFFFD\uFFFDe", timestamp: null }],
+        importStatus: "PROCESSED",
+      },
+    },
+    {
+      name: "t-br-claimed-not-applied",
+      route: "/t/fake-br",
+      expected: "Content-Encoding: br on a plain body: FAILED, permanent, 1 request",
+      serve: (_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain", "content-encoding": "br" });
+        res.end("[01.05.2025 10:00:00] User: plain text, not brotli\n");
+      },
+      outcome: {
+        stage: "FAILED",
+        error: "the body is not valid brotli although the server said Content-Encoding: br",
+        importStatus: "PROCESSED",
+        requests: 1,
+      },
+    },
+    {
+      name: "t-link-local-hex",
+      route: "/t/link-local-hex",
+      expected: "a transcript URL at 169.254.169.254 written in hex: refused, permanent",
+      // The tests open 127.0.0.0/8 for their own servers, so the refused address here is the
+      // metadata one (fetch-safety covers every spelling of 127.0.0.1).
+      url: () => "http://0xa9fea9fe/t.txt",
+      outcome: {
+        stage: "FAILED",
+        error: "refused to connect to 169.254.169.254: a link-local",
+        importStatus: "PROCESSED",
+      },
+    },
+    {
+      name: "t-60k-url",
+      route: "/t/long-url",
+      expected: "a 60,000-character transcript URL: its error is cut to 500 characters",
+      url: (base) => `${base}/t/${"p".repeat(60_000)}`,
+      outcome: {
+        stage: "FAILED",
+        error: /^http:\/\/127\.0\.0\.1:\d+\/t\/p+… \(\d+ more characters cut\): HTTP 4\d\d/,
         importStatus: "PROCESSED",
       },
     },

@@ -67,6 +67,8 @@ export function testEnv(
     SESSION_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
     BATCH_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
     BATCH_PROCESSING_CHECK_INTERVAL: NEVER_DURING_TESTS,
+    // The tests' CSV and transcript servers listen on 127.0.0.1, which fetches refuse by default.
+    FETCH_ALLOW_PRIVATE_NETWORKS: "127.0.0.0/8,::1",
     ...env,
   };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../workflows/session-processing.ts";
@@ -241,3 +242,56 @@ async function seedAnalysableSessions(stack: TestStack, companyId: string, count
     expect(created.id).toBeDefined();
   }
 }
+
+describe("one source host is never hammered", () => {
+  const COMPANIES = 12;
+  const LIMIT = 2;
+  let stack: TestStack;
+  let source: TestHttpServer;
+  let active = 0;
+  let maxActive = 0;
+
+  beforeAll(async () => {
+    source = await startHttpServer(async (_req, res) => {
+      active += 1;
+      maxActive = Math.max(maxActive, active);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      res
+        .writeHead(200, { "content-type": "text/csv" })
+        .end("h-1,01.05.2025 08:00:00,01.05.2025 08:01:00\n");
+      active -= 1;
+    });
+    stack = await startTestStack({
+      env: {
+        FETCH_MAX_PER_HOST: String(LIMIT),
+        FETCH_HOST_WAIT_MS: "2000",
+        CSV_IMPORT_MAX_CONCURRENT: "6",
+        CSV_IMPORT_BATCH_SIZE: "4",
+      },
+    });
+    await stack.db.company.createMany({
+      data: Array.from({ length: COMPANIES }, (_, i) => ({
+        name: `Host ${i}`,
+        csvUrl: `${source.url}/c${i}.csv`,
+      })),
+    });
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await source?.close();
+  });
+
+  it("two worker sets with 12 slots between them fetch at most FETCH_MAX_PER_HOST at once from one host, and every company is imported", async () => {
+    // Two workers of the same type, each with its own limiter instance: only PostgreSQL is shared.
+    await stack.startWorkers(["csv-import"]);
+    await stack.startWorkers(["csv-import"]);
+    const { result } = await stack.run<RunSummary<CsvImportRunCounts>>("csv-import");
+
+    expect(result.counts).toMatchObject({ companies: COMPANIES, imported: COMPANIES, failed: 0 });
+    expect(await stack.db.sessionImport.count()).toBe(COMPANIES);
+    expect(maxActive).toBe(LIMIT);
+    // Every slot was given back.
+    expect(await stack.db.fetchHostSlot.count()).toBe(0);
+  }, 120_000);
+});

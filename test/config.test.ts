@@ -19,7 +19,19 @@ function problems(env: Record<string, string>): string[] {
 describe("configuration", () => {
   it("has the documented defaults", () => {
     const config = loadConfig({});
-    expect(config.scheduler).toMatchObject({ enabled: true, autoRestart: true, timeZone: "UTC" });
+    expect(config.scheduler).toMatchObject({
+      enabled: true,
+      autoRestart: true,
+      timeZone: "UTC",
+      maxConcurrentActivities: 20,
+      // Runs drain: 200 activities in flight, continue-as-new near 9,000 events, deadline from
+      // the interval, stages ERROR past an hour of lag.
+      runWindow: 200,
+      runHistoryBudget: 9_000,
+      runDeadlineMs: 0,
+      backlogLagObjectiveMs: 3_600_000,
+    });
+    expect(config).toMatchObject({ fetchMaxPerHost: 4, fetchHostWaitMs: 10_000 });
     expect(config.csvImport).toMatchObject({
       interval: "*/10 * * * *",
       batchSize: 10,
@@ -30,7 +42,7 @@ describe("configuration", () => {
       interval: "*/2 * * * *",
       timeoutMs: 120_000,
       batchSize: 50,
-      maxConcurrent: 5,
+      maxConcurrent: 20,
       timeZone: "UTC",
       transcriptTimeoutMs: 30_000,
       transcriptMaxBytes: 5 * 1024 * 1024,
@@ -45,7 +57,8 @@ describe("configuration", () => {
     });
     expect(config.analysis).toEqual({
       mode: "batch",
-      maxConcurrent: 5,
+      maxConcurrent: 20,
+      requestsPerSecond: 0,
       maxRetries: 3,
       fallbackModel: "gpt-4o-mini",
       usdToEur: 0.85,

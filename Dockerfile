@@ -71,7 +71,11 @@ FROM base AS runtime
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
   && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production
+# MALLOC_ARENA_MAX: glibc gives each thread that allocates its own malloc arena, and Temporal's
+# native core runs several threads; two arenas keep an idle worker ~15 MB smaller (measured:
+# 245-247 MB against 254-265 MB RSS for an idle csv-import worker).
+ENV NODE_ENV=production \
+  MALLOC_ARENA_MAX=2
 
 COPY --from=deps /app/node_modules ./node_modules
 # package.json: "type": "module" for dist/*.js. prisma/ is read at run time: the migration job

@@ -145,7 +145,7 @@ describe("Dockerfile", () => {
     expect(runtimeStage.instructions.some((i) => /\btsx\b/.test(i.args))).toBe(false);
   });
 
-  it("sets only Node's variables in the image", () => {
+  it("sets only Node's and the C library's variables in the image", () => {
     for (const name of Object.keys(runtimeEnv)) {
       expect(name, "configuration belongs to compose/Kubernetes, not the image").toMatch(
         IMAGE_ENV_NAME,

@@ -33,8 +33,8 @@ export const PLACEHOLDER = "REPLACE_ME";
  */
 /** Node's own variables the deployment files may set (NODE_OPTIONS: the workers' heap cap). */
 export const APP_ENV_EXTRAS = ["NODE_ENV", "NODE_OPTIONS"];
-/** The Dockerfile's runtime stage may set Node's own variables. */
-export const IMAGE_ENV_NAME = /^NODE_[A-Z_]+$/;
+/** The Dockerfile's runtime stage may set Node's own variables and glibc's arena limit. */
+export const IMAGE_ENV_NAME = /^(NODE_[A-Z_]+|MALLOC_ARENA_MAX)$/;
 /** Variables of the third-party images in docker-compose.yml, on those services only. */
 export const THIRD_PARTY_ENV: Record<string, string[]> = {
   postgres: ["POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"],

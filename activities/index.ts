@@ -1,4 +1,5 @@
 import { createHostLimiter } from "../lib/host-slots.ts";
+import { activityContextLogger } from "./activity-log.ts";
 import { createBatchProcessingActivities } from "./batch-processing.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
@@ -9,10 +10,14 @@ import { createSessionProcessingActivities } from "./session-processing.ts";
 
 export type { ActivityDeps } from "./deps.ts";
 
-/** Every activity of the pipeline, bound to its dependencies. */
+/**
+ * Every activity of the pipeline, bound to its dependencies. Their log lines carry the running
+ * activity's workflow id, run id, type and attempt (activity-log.ts).
+ */
 export function createActivities(given: ActivityDeps) {
   const deps: ActivityDeps = {
     ...given,
+    log: activityContextLogger(given.log),
     hostLimiter:
       given.hostLimiter ??
       createHostLimiter({

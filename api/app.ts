@@ -16,6 +16,7 @@ import { requireAdmin } from "./auth.ts";
 import { registerDashboard } from "./dashboard.tsx";
 import { errorBody } from "./envelope.ts";
 import { metricsRoute } from "./metrics.ts";
+import { registerApiDocsPage, registerProbeDocs } from "./probe-docs.ts";
 
 export interface ReadinessCheck {
   name: string;
@@ -171,6 +172,7 @@ export function createApp(deps: ApiDeps) {
     type: "http",
     scheme: "bearer",
   });
+  registerProbeDocs(app, HEALTH_PATH);
   app.doc31("/api/openapi.json", {
     openapi: "3.1.0",
     info: {
@@ -179,6 +181,8 @@ export function createApp(deps: ApiDeps) {
       description: "Schedulers on Temporal: state, runs and operator actions.",
     },
   });
+  // The API reference page (Swagger UI) on the document above; open, like the document.
+  registerApiDocsPage(app, "/api/openapi.json");
 
   return app;
 }

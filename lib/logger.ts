@@ -1,11 +1,16 @@
-import { pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 
 /**
  * Structured JSON logs. Anything that could carry a company's CSV credentials is redacted by
  * path so a careless `log.info({ company })` cannot leak them.
  */
-export function createLogger(level: string = process.env.LOG_LEVEL ?? "info", name = "livedash") {
-  return pino({
+export function createLogger(
+  level: string = process.env.LOG_LEVEL ?? "info",
+  name = "livedash",
+  /** Where the JSON lines go (default: stdout). */
+  destination?: DestinationStream,
+) {
+  const options = {
     name,
     level,
     redact: {
@@ -25,7 +30,8 @@ export function createLogger(level: string = process.env.LOG_LEVEL ?? "info", na
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type Logger = ReturnType<typeof createLogger>;

@@ -13,7 +13,6 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { PrismaPg } from "@prisma/adapter-pg";
 import {
   bindMigrationAwareSqlAdapterFactory,
@@ -34,6 +33,7 @@ import type {
   SchemaFilter,
 } from "@prisma/schema-engine-wasm";
 import pg from "pg";
+import { PROJECT_ROOT } from "./paths.ts";
 
 export interface MigrationOptions {
   /** Defaults to <project>/prisma/migrations. */
@@ -51,7 +51,6 @@ export interface MigrationStatus {
   problems: string[];
 }
 
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const DEFAULT_MIGRATIONS_DIR = path.join(PROJECT_ROOT, "prisma", "migrations");
 const DEFAULT_SCHEMA_PATH = path.join(PROJECT_ROOT, "prisma", "schema.prisma");
 

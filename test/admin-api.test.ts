@@ -113,8 +113,11 @@ describe("admin API", () => {
     expect(doc.status).toBe(200);
     expect(Object.keys(doc.body.paths).sort()).toEqual([
       "/api/admin/schedulers",
+      "/api/admin/schedulers/health",
       "/api/admin/schedulers/{id}",
       "/api/admin/schedulers/{id}/runs",
+      "/livez",
+      "/readyz",
     ]);
     expect(doc.body.components.schemas.SchedulerAction.properties.action.enum).toContain(
       "backfill",

@@ -2,9 +2,9 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { WorkerOptions } from "@temporalio/worker";
 import type { Logger } from "../lib/logger.ts";
+import { CODE_EXTENSION, CODE_ROOT, COMPILED, PROJECT_ROOT } from "../lib/paths.ts";
 import { sdkLogger } from "./sdk-logger.ts";
 
 /**
@@ -14,18 +14,19 @@ import { sdkLogger } from "./sdk-logger.ts";
  * workers load the finished file. A fingerprint of the sources says whether a file is current.
  */
 
-const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-export const WORKFLOWS_PATH = join(PROJECT_ROOT, "workflows", "index.ts");
-export const WORKFLOW_BUNDLE_FILE = join(PROJECT_ROOT, ".build", "workflow-bundle.js");
+// From the sources the bundle is built from workflows/*.ts into .build/; from the compiled build
+// (dist/) from dist/workflows/*.js into dist/.build/, so neither overwrites the other's file.
+export const WORKFLOWS_PATH = join(CODE_ROOT, "workflows", `index${CODE_EXTENSION}`);
+export const WORKFLOW_BUNDLE_FILE = join(CODE_ROOT, ".build", "workflow-bundle.js");
 const MANIFEST_FILE = `${WORKFLOW_BUNDLE_FILE}.json`;
-const BUILD_SCRIPT = join(PROJECT_ROOT, "scripts", "build-workflows.ts");
+const BUILD_SCRIPT = join(CODE_ROOT, "scripts", `build-workflows${CODE_EXTENSION}`);
 // Workflow code imports from these (types included); any change in them may change the bundle.
 const SOURCE_DIRS = ["workflows", "lib", "activities"];
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries
-    .filter((e) => e.isFile() && e.name.endsWith(".ts"))
+    .filter((e) => e.isFile() && e.name.endsWith(CODE_EXTENSION))
     .map((e) => join(e.parentPath, e.name))
     .filter((path) => !path.includes(`${join("lib", "generated")}`))
     .sort();
@@ -42,8 +43,8 @@ export async function sourceFingerprint(): Promise<string> {
   ) as { version: string };
   hash.update(`@temporalio/workflow@${sdk.version}\n`);
   for (const dir of SOURCE_DIRS) {
-    for (const file of await sourceFiles(join(PROJECT_ROOT, dir))) {
-      hash.update(`${relative(PROJECT_ROOT, file)}\n`);
+    for (const file of await sourceFiles(join(CODE_ROOT, dir))) {
+      hash.update(`${relative(CODE_ROOT, file)}\n`);
       hash.update(await readFile(file));
     }
   }
@@ -86,7 +87,9 @@ async function bundleIsCurrent(): Promise<boolean> {
 
 function runBuilder(log: Logger): Promise<boolean> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", BUILD_SCRIPT], {
+    // The compiled builder is plain JavaScript; the sources' builder needs tsx.
+    const args = COMPILED ? [BUILD_SCRIPT] : ["--import", "tsx", BUILD_SCRIPT];
+    const child = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" },
       stdio: ["ignore", "inherit", "inherit"],

@@ -14,9 +14,25 @@ export interface WorkerProcess {
   waitReady(timeoutMs?: number): Promise<void>;
 }
 
-/** `node --import tsx <script>` from the project root, its stdout and stderr collected. */
-function spawnTsx(script: string, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+/**
+ * How a process runs: from the TypeScript sources (`node --import tsx api/main.ts`), or from the
+ * output of `npm run build` (`node dist/api/main.js`), as the image runs it.
+ */
+export type ProcessRuntime = "tsx" | "compiled";
+
+/** The entry point `script` (a .ts path) under `runtime`, from the project root, its stdout and
+ * stderr collected. */
+function spawnEntry(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  runtime: ProcessRuntime = "tsx",
+) {
+  const command =
+    runtime === "compiled"
+      ? [`dist/${script.replace(/\.ts$/, ".js")}`]
+      : ["--import", "tsx", script];
+  const child = spawn(process.execPath, [...command, ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -37,14 +53,20 @@ export async function spawnWorkerProcess(
   name: string,
   env: Record<string, string>,
   args: string[] = ["--all"],
+  runtime: ProcessRuntime = "tsx",
 ): Promise<WorkerProcess> {
   const healthPort = await freePort();
-  const { child, exited, output } = spawnTsx("workers/main.ts", args, {
-    ...env,
-    SCHEDULER_INSTANCE_ID: name,
-    WORKER_HEALTH_PORT: String(healthPort),
-    LOG_LEVEL: env.LOG_LEVEL === "silent" ? "warn" : (env.LOG_LEVEL ?? "warn"),
-  });
+  const { child, exited, output } = spawnEntry(
+    "workers/main.ts",
+    args,
+    {
+      ...env,
+      SCHEDULER_INSTANCE_ID: name,
+      WORKER_HEALTH_PORT: String(healthPort),
+      LOG_LEVEL: env.LOG_LEVEL === "silent" ? "warn" : (env.LOG_LEVEL ?? "warn"),
+    },
+    runtime,
+  );
   const readyz = async () => {
     try {
       return (await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status;
@@ -81,9 +103,17 @@ export async function killWorkerProcess(worker: WorkerProcess): Promise<number |
 }
 
 /** The API the way operators run it (`tsx api/main.ts`), ready once /livez answers. */
-export async function spawnApiProcess(env: Record<string, string>) {
+export async function spawnApiProcess(
+  env: Record<string, string>,
+  runtime: ProcessRuntime = "tsx",
+) {
   const port = await freePort();
-  const { child, exited, output } = spawnTsx("api/main.ts", [], { ...env, PORT: String(port) });
+  const { child, exited, output } = spawnEntry(
+    "api/main.ts",
+    [],
+    { ...env, PORT: String(port) },
+    runtime,
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -1,4 +1,5 @@
 import { createBatchProcessingActivities } from "./batch-processing.ts";
+import { recordingImportOutcomes } from "./company-import-health.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { createImportProcessingActivities } from "./import-processing.ts";
@@ -11,7 +12,7 @@ export type { ActivityDeps } from "./deps.ts";
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createRunRecordActivities(deps),
-    ...createCsvImportActivities(deps),
+    ...withImportHealth(deps, createCsvImportActivities(deps)),
     ...createImportProcessingActivities(deps),
     ...createSessionProcessingActivities(deps),
     ...createBatchProcessingActivities(deps),
@@ -19,3 +20,14 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The CSV import activities, each company's final outcome recorded for its import health. */
+function withImportHealth(
+  deps: ActivityDeps,
+  csvImport: ReturnType<typeof createCsvImportActivities>,
+) {
+  return {
+    ...csvImport,
+    importCompanyCsv: recordingImportOutcomes(deps, csvImport.importCompanyCsv),
+  };
+}

@@ -15,6 +15,7 @@ import {
   statusOptionsFor,
 } from "../lib/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
+import { registerCompanyHealthRoutes } from "./company-health-routes.ts";
 import { requireAdmin } from "./auth.ts";
 import { registerDashboard } from "./dashboard.tsx";
 import { errorBody } from "./envelope.ts";
@@ -54,6 +55,8 @@ export function createApp(deps: ApiDeps) {
       log,
       definitions: admin.definitions,
       schedulerStatus: (def) => schedulerStatus(statusOptions, def),
+      cacheMs: config.metrics.cacheMs,
+      region: config.region,
     });
 
   const app = new OpenAPIHono<AppEnv>({
@@ -157,6 +160,7 @@ export function createApp(deps: ApiDeps) {
     c.req.path === HEALTH_PATH ? next() : guard(c, next),
   );
   registerAdminRoutes(app, admin);
+  registerCompanyHealthRoutes(app, db);
 
   registerDashboard(app, { admin, config, db, log });
 

@@ -35,6 +35,8 @@ export interface SchedulerDefinition {
   catchupWindowMs: number;
   /** Upper bound of one run, so a stuck run cannot hold the schedule forever (SKIP overlap). */
   runTimeoutMs: number;
+  /** The deployment region (REGION) the schedule belongs to, if any. */
+  region?: string | undefined;
 }
 
 /** Names carry the region so two regions share one namespace without touching each other. */
@@ -52,6 +54,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     timeZone: config.scheduler.timeZone,
     overlap: "SKIP" as const,
     catchupWindowMs: config.scheduler.catchupWindowMs,
+    region: config.region,
   };
   const region = config.companiesFilter?.region;
 

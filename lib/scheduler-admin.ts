@@ -132,7 +132,9 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     return def;
   }
 
-  async function runMetrics(scheduleId: string): Promise<SchedulerView["metrics"]> {
+  async function runMetrics(
+    scheduleId: string,
+  ): Promise<Omit<SchedulerView["metrics"], keyof LatenessSummary>> {
     const [row] = await db.$queryRaw<
       {
         runs: bigint;

@@ -102,7 +102,7 @@ describe("alert webhook notifications", () => {
     const def = stack.defs["csv-import"];
     expect(message).toEqual({
       text: expect.stringMatching(
-        /^LiveDash scheduler csv-import is ERROR \(was UNKNOWN\): the last 1 runs failed: Broken Co: .*404.*\. https:\/\/livedash\.example\.test\/api\/admin\/schedulers\/csv-import$/,
+        /^LiveDash scheduler csv-import is ERROR \(was RUNNING\): the last 1 runs failed: Broken Co: .*404.*\. https:\/\/livedash\.example\.test\/api\/admin\/schedulers\/csv-import$/,
       ),
       event: "scheduler.error",
       schedulerId: "csv-import",

@@ -15,8 +15,8 @@ import {
   statusOptionsFor,
 } from "../lib/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
-import { registerCompanyHealthRoutes } from "./company-health-routes.ts";
 import { requireAdmin } from "./auth.ts";
+import { registerCompanyHealthRoutes } from "./company-health-routes.ts";
 import { registerDashboard } from "./dashboard.tsx";
 import { errorBody } from "./envelope.ts";
 import { metricsRoute } from "./metrics.ts";

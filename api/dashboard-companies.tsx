@@ -19,10 +19,10 @@ const When: FC<{ iso: string | null; now: Date }> = ({ iso, now }) =>
     <span class="muted">never</span>
   );
 
-export const CompanyHealthSection: FC<{ data: CompanyHealthData | { error: string }; now: Date }> = ({
-  data,
-  now,
-}) => {
+export const CompanyHealthSection: FC<{
+  data: CompanyHealthData | { error: string };
+  now: Date;
+}> = ({ data, now }) => {
   if ("error" in data) {
     return (
       <p class="flash error" role="alert">

@@ -34,7 +34,9 @@ export async function readLateness(
   scheduleIds: string[],
 ): Promise<Map<string, LatenessTotals>> {
   const bucketCounts = Prisma.join(
-    RUN_LATENESS_BUCKETS.map((bound) => Prisma.sql`count(*) FILTER (WHERE ${LATENESS} <= ${bound})`),
+    RUN_LATENESS_BUCKETS.map(
+      (bound) => Prisma.sql`count(*) FILTER (WHERE ${LATENESS} <= ${bound})`,
+    ),
   );
   const [rows, latest] = await Promise.all([
     db.$queryRaw<LatenessRow[]>`
@@ -98,5 +100,9 @@ export async function latenessSummary(
     FROM recent`;
   const ms = (value: number | null | undefined) =>
     value === null || value === undefined ? null : Math.round(value);
-  return { lastLatenessMs: ms(row?.last), avgLatenessMs: ms(row?.avg), p95LatenessMs: ms(row?.p95) };
+  return {
+    lastLatenessMs: ms(row?.last),
+    avgLatenessMs: ms(row?.avg),
+    p95LatenessMs: ms(row?.p95),
+  };
 }

@@ -149,7 +149,10 @@ export function createPlatformMetrics(deps: PlatformMetricsDeps): PlatformMetric
       const entry: { read: Promise<Snapshot>; endedAt?: number } = {
         read: readSnapshot(deps, (source, reason) => {
           scrapeErrors.inc({ source });
-          deps.log?.warn({ source, reason }, "metrics: source unavailable, its metrics are omitted");
+          deps.log?.warn(
+            { source, reason },
+            "metrics: source unavailable, its metrics are omitted",
+          );
         }),
       };
       const ended = (at: number) => () => {
@@ -463,6 +466,16 @@ const RUN_LATENESS = `${METRIC_PREFIX}scheduler_run_lateness_seconds`;
 
 /** Temporal's schedule counters and the run table's lateness, per schedule. */
 const SCHEDULE_METRICS: MetricSpec[] = [
+  {
+    name: `${METRIC_PREFIX}scheduler_interval_seconds`,
+    help: "Time between the schedule's next two actions according to Temporal.",
+    type: "gauge",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => {
+        const [first, second] = status?.schedule?.info.nextActionTimes ?? [];
+        return first && second ? (second.getTime() - first.getTime()) / 1000 : undefined;
+      }),
+  },
   {
     name: `${METRIC_PREFIX}scheduler_actions_skipped_overlap_total`,
     help: "Runs Temporal skipped because the previous run was still going (overlap policy).",

@@ -44,7 +44,7 @@ export const CompanyHealthSection: FC<{
       {data.companies.length === 0 ? (
         <p class="muted">No company's latest CSV import failed.</p>
       ) : (
-        <table class="companies">
+        <table class="schedulers companies">
           <thead>
             <tr>
               <th scope="col">Company</th>
@@ -56,12 +56,16 @@ export const CompanyHealthSection: FC<{
           <tbody>
             {data.companies.map((c) => (
               <tr data-company={c.companyId}>
-                <td data-label="Company">{c.name}</td>
+                <td data-label="Company">
+                  <div class="wrap">{c.name}</div>
+                </td>
                 <td data-label="Failures in a row">{c.consecutiveFailures}</td>
                 <td data-label="Last success">
                   <When iso={c.lastSuccessAt} now={now} />
                 </td>
-                <td data-label="Last error">{(c.lastError ?? "").slice(0, 300)}</td>
+                <td data-label="Last error">
+                  <div class="wrap">{(c.lastError ?? "").slice(0, 300)}</div>
+                </td>
               </tr>
             ))}
           </tbody>

@@ -17,8 +17,11 @@ import type { SchedulerDefinition } from "./schedulers.ts";
  * Every API replica evaluates the schedulers' states on a timer, with the health check's own
  * derivation (lib/scheduler-status.ts). The last evaluated state of each schedule is one
  * SchedulerAlertState row; a replica that sees a different state moves the row with a
- * conditional UPDATE (WHERE state = what it read), so exactly one replica wins each transition
- * and queues its message (AlertNotification) in the same transaction. Delivery is separate:
+ * conditional UPDATE (WHERE state and changedAt = what it read), so exactly one replica wins
+ * each transition and queues its message (AlertNotification) in the same transaction. A replica
+ * whose status reads started before the row's last change leaves it alone: another replica
+ * decided on fresher reads (otherwise a slow replica would flip a recovery back to ERROR).
+ * Delivery is separate:
  * any replica claims a due message with a lease, POSTs it, and on failure schedules a retry
  * with doubling backoff, so a dead receiver or a dead replica loses nothing and never slows
  * the health endpoint. Messages of one schedule go out in order.
@@ -124,25 +127,35 @@ async function round(deps: AlertNotifierDeps): Promise<void> {
 /** Moves each schedule's alert state to its current status; queues a message on crossings. */
 async function evaluate({ config, client, db, log, definitions }: AlertNotifierDeps) {
   const defs = definitions();
+  // A row another replica changed after this moment was decided on fresher reads than ours.
+  const evaluatedAt = new Date();
   const statuses = await allSchedulerStatuses(statusOptionsFor(config, client, db), defs);
   for (const [i, status] of statuses.entries()) {
     const def = defs[i];
     // Without the database there is nothing to compare with, nor to record in.
     if (!def || status.unreachable === "database") continue;
-    const now = new Date();
     await db.schedulerAlertState.createMany({
-      data: [{ scheduleId: def.scheduleId, schedulerId: def.id, state: UNKNOWN, changedAt: now }],
+      data: [
+        {
+          scheduleId: def.scheduleId,
+          schedulerId: def.id,
+          state: UNKNOWN,
+          changedAt: new Date(0),
+        },
+      ],
       skipDuplicates: true,
     });
     const row = await db.schedulerAlertState.findUniqueOrThrow({
       where: { scheduleId: def.scheduleId },
     });
-    if (row.state === status.status) continue;
+    if (row.state === status.status || row.changedAt > evaluatedAt) continue;
+    const now = new Date();
     const crossing = (row.state === "ERROR") !== (status.status === "ERROR");
     const message = alertMessage(def, row.state, status, now, config.alerts.publicUrl);
     const queued = await db.$transaction(async (tx) => {
+      // Compare-and-set on (state, changedAt): of replicas that read the same row, one wins.
       const claimed = await tx.schedulerAlertState.updateMany({
-        where: { scheduleId: def.scheduleId, state: row.state },
+        where: { scheduleId: def.scheduleId, state: row.state, changedAt: row.changedAt },
         data: { state: status.status, reason: status.reason ?? null, changedAt: now },
       });
       if (claimed.count !== 1 || !crossing) return false;

@@ -210,4 +210,28 @@ describe("alert webhook notifications", () => {
     expect(body.details["csv-import"]?.status).toBe("RUNNING");
     expect(Date.now() - asked).toBeLessThan(5_000);
   });
+  it("leaves a transition decided on fresher reads alone (no flip-back by a slow replica)", async () => {
+    // As if another replica, whose reads started after ours, had just moved the row.
+    const scheduleId = stack.defs["csv-import"]?.scheduleId ?? "";
+    const queued = () => stack.db.alertNotification.count();
+    const before = await queued();
+    await stack.db.schedulerAlertState.update({
+      where: { scheduleId },
+      data: { state: "ERROR", changedAt: new Date(Date.now() + 600_000) },
+    });
+    await settle();
+    expect((await stack.db.schedulerAlertState.findUnique({ where: { scheduleId } }))?.state).toBe(
+      "ERROR",
+    );
+    expect(await queued()).toBe(before);
+    // Once our reads are the fresher ones, the real state (RUNNING) wins, with its message.
+    await stack.db.schedulerAlertState.update({
+      where: { scheduleId },
+      data: { changedAt: new Date(Date.now() - 1_000) },
+    });
+    await waitFor("the recovery queued", async () => (await queued()) === before + 1);
+    expect((await stack.db.schedulerAlertState.findUnique({ where: { scheduleId } }))?.state).toBe(
+      "RUNNING",
+    );
+  });
 });

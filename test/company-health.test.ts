@@ -45,6 +45,8 @@ describe("company import health", () => {
     source = await startHttpServer((req, res) => {
       if (req.url === "/ok.csv") {
         res.writeHead(200, { "content-type": "text/csv" }).end("h-1,01.05.2025 08:00:00\n");
+      } else if (req.url === "/down.csv") {
+        res.writeHead(503).end("down");
       } else if (req.url === "/flaky.csv") {
         // Fails its first attempt of every run (retryable), then answers.
         flakyCalls += 1;
@@ -160,4 +162,19 @@ describe("company import health", () => {
     expect(html).toContain(`data-company="${ids["Broken Co"]}"`);
     expect(html).not.toContain(`data-company="${ids["Ok Co"]}"`);
   });
+  it("counts a retryable failure once, when its last attempt fails", async () => {
+    ids["Down Co"] = (
+      await stack.db.company.create({
+        data: { name: "Down Co", csvUrl: `${source.url}/down.csv`, region: stack.config.region },
+      })
+    ).id;
+    const downCalls = () => source.requests.filter((r) => r.url === "/down.csv").length;
+    expect((await stack.run("csv-import")).result.outcome).toBe("PARTIAL");
+    // Three attempts (the workflow's retry policy), one failure recorded.
+    expect(downCalls()).toBe(3);
+    const down = await row("Down Co");
+    expect(down).toMatchObject({ consecutiveFailures: 1, lastSuccessAt: null });
+    expect(down?.lastError).toMatch(/HTTP 503/);
+    expect((await row("Broken Co"))?.consecutiveFailures).toBe(4);
+  }, 90_000);
 });

@@ -1,6 +1,7 @@
 import { createHostLimiter } from "../lib/host-slots.ts";
 import { activityContextLogger } from "./activity-log.ts";
 import { createBatchProcessingActivities } from "./batch-processing.ts";
+import { recordingImportOutcomes } from "./company-import-health.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { createImportClaimActivities } from "./import-claims.ts";
@@ -28,7 +29,7 @@ export function createActivities(given: ActivityDeps) {
   };
   return {
     ...createRunRecordActivities(deps),
-    ...createCsvImportActivities(deps),
+    ...withImportHealth(deps, createCsvImportActivities(deps)),
     ...createImportProcessingActivities(deps),
     ...createImportClaimActivities(deps),
     ...createSessionProcessingActivities(deps),
@@ -37,3 +38,14 @@ export function createActivities(given: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The CSV import activities, each company's final outcome recorded for its import health. */
+function withImportHealth(
+  deps: ActivityDeps,
+  csvImport: ReturnType<typeof createCsvImportActivities>,
+) {
+  return {
+    ...csvImport,
+    importCompanyCsv: recordingImportOutcomes(deps, csvImport.importCompanyCsv),
+  };
+}

@@ -64,6 +64,19 @@ const SchedulerSchema = z
       successRate: z.number().nullable(),
       avgDurationMs: z.number().nullable(),
       p95DurationMs: z.number().nullable(),
+      lastLatenessMs: z.number().nullable().openapi({
+        description: "start minus scheduled time of the latest scheduled run",
+      }),
+      avgLatenessMs: z.number().nullable(),
+      p95LatenessMs: z.number().nullable(),
+    }),
+    actions: z.object({
+      skippedOverlap: z.number().nullable().openapi({
+        description: "runs Temporal skipped because the previous run was still going",
+      }),
+      missedCatchupWindow: z.number().nullable().openapi({
+        description: "runs Temporal never started because they fell outside the catch-up window",
+      }),
     }),
     workers: z.array(z.object({ identity: z.string(), lastAccessTime: z.string().nullable() })),
     temporalUiUrl: z.string(),

@@ -13,6 +13,7 @@ import { healthReport, schedulerStatus, statusOptionsFor } from "../lib/schedule
 import type { SchedulerDefinition } from "../lib/schedulers.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
+import { registerCompanyHealthRoutes } from "./company-health-routes.ts";
 import { registerDashboard } from "./dashboard.tsx";
 import { errorBody } from "./envelope.ts";
 import { metricsRoute } from "./metrics.ts";
@@ -57,6 +58,8 @@ export function createApp(deps: ApiDeps) {
       log,
       definitions: admin.definitions,
       schedulerStatus: statusOf,
+      cacheMs: config.metrics.cacheMs,
+      region: config.region,
     });
   registerBacklogMetrics(metrics.registry, {
     read: backlog,
@@ -165,6 +168,7 @@ export function createApp(deps: ApiDeps) {
     c.req.path === HEALTH_PATH ? next() : guard(c, next),
   );
   registerAdminRoutes(app, admin);
+  registerCompanyHealthRoutes(app, db);
 
   registerDashboard(app, { admin, config, db, log });
 

@@ -1,5 +1,6 @@
 import type { FC, PropsWithChildren } from "hono/jsx";
 import type { RunView, SchedulerView } from "../lib/scheduler-admin.ts";
+import { type CompanyHealthData, CompanyHealthSection } from "./dashboard-companies.tsx";
 import type { PipelineCounts } from "./dashboard-data.ts";
 
 /**
@@ -209,6 +210,8 @@ export interface DashboardProps {
   now: Date;
   schedulers: SchedulerView[] | { error: string };
   counts: PipelineCounts | { error: string };
+  /** Per-company CSV import health (absent: not shown). */
+  companies?: CompanyHealthData | { error: string };
   flash: Flash | undefined;
   /** A token is configured: offer to sign out. */
   authenticated: boolean;
@@ -262,6 +265,12 @@ export const DashboardPage: FC<DashboardProps> = (props) => (
       ) : (
         <Counts counts={props.counts} />
       )}
+      {props.companies ? (
+        <>
+          <h2 id="companies">Company imports</h2>
+          <CompanyHealthSection data={props.companies} now={props.now} />
+        </>
+      ) : null}
     </main>
   </Layout>
 );

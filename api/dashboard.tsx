@@ -13,6 +13,7 @@ import {
   UnknownSchedulerError,
 } from "../lib/scheduler-admin.ts";
 import { presentedToken, SESSION_COOKIE, sameToken } from "./auth.ts";
+import { companyHealthData } from "./dashboard-companies-data.ts";
 import { pipelineCounts } from "./dashboard-data.ts";
 import { DashboardPage, type Flash, LoginPage, MessagePage } from "./dashboard-view.tsx";
 
@@ -201,13 +202,17 @@ export function registerDashboard<E extends Env>(app: Hono<E>, deps: DashboardDe
   app.get("/admin", async (c) => {
     if (!signedIn(c)) return render(c, 200, (nonce) => <LoginPage nonce={nonce} />);
     const now = new Date();
-    const [schedulers, counts] = await Promise.all([
+    const [schedulers, counts, companies] = await Promise.all([
       admin.list().catch((error: unknown) => {
         log?.error({ err: error }, "dashboard: listing schedulers failed");
         return { error: firstLine(error) };
       }),
       pipelineCounts(db).catch((error: unknown) => {
         log?.error({ err: error }, "dashboard: pipeline counts failed");
+        return { error: firstLine(error) };
+      }),
+      companyHealthData(db).catch((error: unknown) => {
+        log?.error({ err: error }, "dashboard: company import health failed");
         return { error: firstLine(error) };
       }),
     ]);
@@ -217,6 +222,7 @@ export function registerDashboard<E extends Env>(app: Hono<E>, deps: DashboardDe
         now={now}
         schedulers={schedulers}
         counts={counts}
+        companies={companies}
         flash={flashFrom(c)}
         authenticated={token !== undefined}
         insecure={token === undefined}

@@ -3,8 +3,8 @@ import type { PlatformMetrics } from "../lib/metrics.ts";
 
 /**
  * `GET /metrics` in the Prometheus text format; mount with `app.route("/", metricsRoute(m))`.
- * Values are read from Temporal and the database on each request, so any replica answers the
- * same and a load balancer may spread scrapes freely.
+ * Values are read from Temporal and the database (at most once per METRICS_CACHE_MS per
+ * replica), so any replica answers the same and a load balancer may spread scrapes freely.
  */
 export function metricsRoute({ registry }: PlatformMetrics): Hono {
   const app = new Hono();

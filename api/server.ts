@@ -1,4 +1,6 @@
 import { serve } from "@hono/node-server";
+import { startAlertNotifier } from "../lib/alert-notifier.ts";
+import { apiDefinitions } from "../lib/schedulers.ts";
 import { type ApiDeps, assertAdminAuthConfigured, createApp } from "./app.ts";
 
 export async function startApiServer(deps: ApiDeps) {
@@ -14,8 +16,15 @@ export async function startApiServer(deps: ApiDeps) {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : deps.config.port;
   deps.log.info({ port }, "API listening");
+  // Scheduler ERROR / recovery notifications: evaluated on a timer, apart from any request.
+  const notifier = deps.config.alerts.webhookUrl
+    ? startAlertNotifier({ ...deps, definitions: () => apiDefinitions(deps.config) })
+    : undefined;
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await notifier?.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

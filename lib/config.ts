@@ -356,6 +356,12 @@ const envSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(["http:", "https:"]),
   PORT: int(3000, 0, 65_535),
   LOG_LEVEL: logLevel,
+
+  METRICS_CACHE_MS: int(10_000, 0, 300_000),
+  ALERT_WEBHOOK_URL: optionalUrl(["http:", "https:"]),
+  ALERT_EVALUATION_INTERVAL_MS: int(30_000, 200, 3_600_000),
+  ALERT_WEBHOOK_MAX_ATTEMPTS: int(8, 1, 100),
+  API_PUBLIC_URL: optionalUrl(["http:", "https:"]),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -466,6 +472,20 @@ export interface Config {
   openai: { apiKey: string | undefined; baseUrl: string | undefined };
   port: number;
   logLevel: Env["LOG_LEVEL"];
+  metrics: {
+    /** A scrape reuses the last read of Temporal and the database for this long (0: never). */
+    cacheMs: number;
+  };
+  alerts: {
+    /** Scheduler ERROR and recovery messages go here (unset: no notifications). */
+    webhookUrl: string | undefined;
+    /** How often the API evaluates scheduler states and retries pending deliveries. */
+    evaluationIntervalMs: number;
+    /** Deliveries of one message before it is given up (backoff doubles from the interval). */
+    maxAttempts: number;
+    /** Base of the links in messages: where operators reach this API and its dashboard. */
+    publicUrl: string;
+  };
 }
 
 /** Reads and validates every documented variable; throws ConfigError naming each bad one. */
@@ -552,6 +572,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    metrics: { cacheMs: e.METRICS_CACHE_MS },
+    alerts: {
+      webhookUrl: e.ALERT_WEBHOOK_URL,
+      evaluationIntervalMs: e.ALERT_EVALUATION_INTERVAL_MS,
+      maxAttempts: e.ALERT_WEBHOOK_MAX_ATTEMPTS,
+      publicUrl: (e.API_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+    },
   };
 }
 

@@ -1,5 +1,10 @@
 import type { Client } from "@temporalio/client";
 import { Counter, collectDefaultMetrics, type Metric, Registry } from "prom-client";
+import {
+  FAILING_THRESHOLDS,
+  type FailingCount,
+  failingCompanyCounts,
+} from "./company-import-health.ts";
 import type { Database } from "./db.ts";
 import { Prisma } from "./generated/prisma/client.ts";
 import {
@@ -10,13 +15,21 @@ import {
   ProcessingStatus,
 } from "./generated/prisma/enums.ts";
 import type { Logger } from "./logger.ts";
+import {
+  emptyLateness,
+  type LatenessTotals,
+  RUN_LATENESS_BUCKETS,
+  readLateness,
+} from "./metrics-reads.ts";
 import type { SchedulerState, SchedulerStatus } from "./scheduler-status.ts";
 import type { SchedulerDefinition } from "./schedulers.ts";
 
 /**
  * Prometheus metrics of the platform, computed at scrape time from Temporal and the database.
  * Nothing is counted in process memory (except scrape errors), so every API replica, with or
- * without workers, reports the same values.
+ * without workers, reports the same values. One read serves every scrape within `cacheMs`, so
+ * several Prometheus servers scraping several replicas do not each run the aggregates.
+ * Process metrics keep their standard names (`process_*`, `nodejs_*`) for stock dashboards.
  */
 
 export const METRIC_PREFIX = "livedash_";
@@ -54,6 +67,10 @@ export interface PlatformMetricsDeps {
   temporalTimeoutMs?: number;
   /** Receives a warning per scrape whose source failed. */
   log?: Logger;
+  /** Scrapes within this many ms of a read reuse it (METRICS_CACHE_MS; default 0: none). */
+  cacheMs?: number;
+  /** Region label of series not tied to a scheduler (REGION; "" without one). */
+  region?: string | undefined;
 }
 
 export interface PlatformMetrics {
@@ -105,6 +122,10 @@ interface PipelineCounts {
 interface Snapshot {
   schedulers: SchedulerView[];
   pipeline: PipelineCounts | undefined;
+  /** Undefined when the run table could not be read. */
+  lateness: Map<string, LatenessTotals> | undefined;
+  companiesFailing: FailingCount[] | undefined;
+  region: string;
 }
 
 interface MetricSpec {
@@ -116,23 +137,36 @@ interface MetricSpec {
 
 export function createPlatformMetrics(deps: PlatformMetricsDeps): PlatformMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  collectDefaultMetrics({ register: registry });
 
-  // Every metric of one scrape shares one read; concurrent scrapes share it too.
-  let inFlight: Promise<Snapshot> | undefined;
+  // Every metric of one scrape shares one read; concurrent scrapes share it too, and so do
+  // scrapes within the cache window after it.
+  // A read still running is shared however old; a finished one for cacheMs after it ended.
+  let current: { read: Promise<Snapshot>; endedAt?: number } | undefined;
   const snapshot = (): Promise<Snapshot> => {
-    inFlight ??= readSnapshot(deps, (source, reason) => {
-      scrapeErrors.inc({ source });
-      deps.log?.warn({ source, reason }, "metrics: source unavailable, its metrics are omitted");
-    }).finally(() => {
-      inFlight = undefined;
-    });
-    return inFlight;
+    const endedAt = current?.endedAt;
+    if (!current || (endedAt !== undefined && Date.now() - endedAt >= (deps.cacheMs ?? 0))) {
+      const entry: { read: Promise<Snapshot>; endedAt?: number } = {
+        read: readSnapshot(deps, (source, reason) => {
+          scrapeErrors.inc({ source });
+          deps.log?.warn(
+            { source, reason },
+            "metrics: source unavailable, its metrics are omitted",
+          );
+        }),
+      };
+      const ended = (at: number) => () => {
+        entry.endedAt = at || Date.now();
+      };
+      entry.read.then(ended(0), ended(Number.NEGATIVE_INFINITY));
+      current = entry;
+    }
+    return current.read;
   };
 
   const scrapeErrors = new Counter({
     name: `${METRIC_PREFIX}metrics_scrape_errors_total`,
-    help: "Scrapes in this process whose source (temporal, database) could not be read.",
+    help: "Metric reads in this process whose source (temporal, database) could not be read.",
     labelNames: ["source"] as const,
     registers: [registry],
     // Rendered after this scrape's read, so a failure shows in the scrape that hit it.
@@ -203,7 +237,8 @@ async function readSnapshot(
     });
   const deadline = Date.now() + (deps.temporalTimeoutMs ?? DEFAULT_TEMPORAL_TIMEOUT_MS);
 
-  const [statuses, runs, pipeline] = await Promise.all([
+  const scheduleIds = definitions.map((def) => def.scheduleId);
+  const [statuses, runs, pipeline, lateness, companiesFailing] = await Promise.all([
     Promise.all(
       // schedulerStatus reports an unreadable source as an ERROR state naming it; a scheduler
       // whose run table could not be read has no state for the metrics.
@@ -218,6 +253,8 @@ async function readSnapshot(
     ),
     fromDatabase(readRunTotals(deps.db, definitions)),
     fromDatabase(readPipeline(deps.db)),
+    fromDatabase(readLateness(deps.db, scheduleIds)),
+    fromDatabase(failingCompanyCounts(deps.db)),
   ]);
 
   const temporalFailure = statuses.find((status) => status && temporalUnreachable(status));
@@ -231,6 +268,9 @@ async function readSnapshot(
       runs: runs && (runs.get(def.scheduleId) ?? emptyRunTotals()),
     })),
     pipeline,
+    lateness,
+    companiesFailing,
+    region: deps.region ?? "",
   };
 }
 
@@ -344,8 +384,10 @@ async function readPipeline(db: Database): Promise<PipelineCounts> {
 // Metric definitions
 // ---------------------------------------------------------------------------------------------
 
+/** `csv-import@us` (an API reporting several regions) is scheduler csv-import, region us. */
 function schedulerLabels(def: SchedulerDefinition): Labels {
-  return { scheduler: def.id, schedule_id: def.scheduleId };
+  const [scheduler = def.id, suffix] = def.id.split("@");
+  return { scheduler, region: suffix ?? def.region ?? "", schedule_id: def.scheduleId };
 }
 
 /** One sample per scheduler for which `value` is known. */
@@ -389,24 +431,123 @@ function runsByOutcome(snapshot: Snapshot): Sample[] {
 }
 
 function durationHistogram(name: string, snapshot: Snapshot): Sample[] {
-  return snapshot.schedulers.flatMap(({ def, runs }) => {
-    if (!runs) return [];
-    const labels = schedulerLabels(def);
-    const bucket = (le: number | string, value: number): Sample => ({
-      labels: { ...labels, le },
-      value,
-      metricName: `${name}_bucket`,
-    });
-    return [
-      ...RUN_DURATION_BUCKETS.map((le, i) => bucket(le, runs.buckets[i] ?? 0)),
-      bucket("+Inf", runs.finished),
-      { labels, value: runs.durationSeconds, metricName: `${name}_sum` },
-      { labels, value: runs.finished, metricName: `${name}_count` },
-    ];
+  return snapshot.schedulers.flatMap(({ def, runs }) =>
+    runs
+      ? histogramSamples(name, schedulerLabels(def), RUN_DURATION_BUCKETS, {
+          buckets: runs.buckets,
+          count: runs.finished,
+          sum: runs.durationSeconds,
+        })
+      : [],
+  );
+}
+
+function histogramSamples(
+  name: string,
+  labels: Labels,
+  bounds: readonly number[],
+  data: { buckets: number[]; count: number; sum: number },
+): Sample[] {
+  const bucket = (le: number | string, value: number): Sample => ({
+    labels: { ...labels, le },
+    value,
+    metricName: `${name}_bucket`,
   });
+  return [
+    ...bounds.map((le, i) => bucket(le, data.buckets[i] ?? 0)),
+    bucket("+Inf", data.count),
+    { labels, value: data.sum, metricName: `${name}_sum` },
+    { labels, value: data.count, metricName: `${name}_count` },
+  ];
 }
 
 const RUN_DURATION = `${METRIC_PREFIX}scheduler_run_duration_seconds`;
+const RUN_LATENESS = `${METRIC_PREFIX}scheduler_run_lateness_seconds`;
+
+/** Temporal's schedule counters and the run table's lateness, per schedule. */
+const SCHEDULE_METRICS: MetricSpec[] = [
+  {
+    name: `${METRIC_PREFIX}scheduler_interval_seconds`,
+    help: "Time between the schedule's next two actions according to Temporal.",
+    type: "gauge",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => {
+        const [first, second] = status?.schedule?.info.nextActionTimes ?? [];
+        return first && second ? (second.getTime() - first.getTime()) / 1000 : undefined;
+      }),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_actions_skipped_overlap_total`,
+    help: "Runs Temporal skipped because the previous run was still going (overlap policy).",
+    type: "counter",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => status?.schedule?.info.numActionsSkippedOverlap),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_actions_missed_catchup_total`,
+    help: "Runs Temporal never started because they fell outside the catch-up window.",
+    type: "counter",
+    samples: (s) =>
+      perScheduler(s, ({ status }) => status?.schedule?.info.numActionsMissedCatchupWindow),
+  },
+  {
+    name: `${METRIC_PREFIX}scheduler_last_run_lateness_seconds`,
+    help: "Start minus scheduled time of the latest scheduled run.",
+    type: "gauge",
+    samples: (s) => perScheduler(s, ({ def }) => s.lateness?.get(def.scheduleId)?.lastSeconds),
+  },
+  {
+    name: RUN_LATENESS,
+    help: "Start minus scheduled time of scheduled runs, from the run table.",
+    type: "histogram",
+    samples: (s) =>
+      s.lateness
+        ? s.schedulers.flatMap(({ def }) => {
+            const l = s.lateness?.get(def.scheduleId) ?? emptyLateness();
+            return histogramSamples(RUN_LATENESS, schedulerLabels(def), RUN_LATENESS_BUCKETS, {
+              buckets: l.buckets,
+              count: l.runs,
+              sum: l.sumSeconds,
+            });
+          })
+        : [],
+  },
+  {
+    name: `${METRIC_PREFIX}task_queue_pollers`,
+    help: "Workers Temporal saw polling each task queue whose schedule exists (0: no worker).",
+    type: "gauge",
+    samples: (s) => {
+      const queues = new Map<string, Sample>();
+      for (const { def, status } of s.schedulers) {
+        if (!status?.schedule || status.unreachable) continue;
+        const { region } = schedulerLabels(def);
+        queues.set(def.taskQueue, {
+          labels: { task_queue: def.taskQueue, region: region ?? "" },
+          value: status.pollers.length,
+        });
+      }
+      return [...queues.values()];
+    },
+  },
+  {
+    name: `${METRIC_PREFIX}companies_failing`,
+    help: "ACTIVE companies whose last N or more CSV imports failed, N = min_consecutive_failures.",
+    type: "gauge",
+    samples: (s) => {
+      if (!s.companiesFailing) return [];
+      const counts = [...s.companiesFailing];
+      // This deployment's region always has its series, zeros included.
+      if (!counts.some((c) => c.region === s.region)) {
+        for (const n of FAILING_THRESHOLDS)
+          counts.push({ region: s.region, minConsecutiveFailures: n, companies: 0 });
+      }
+      return counts.map((c) => ({
+        labels: { region: c.region, min_consecutive_failures: c.minConsecutiveFailures },
+        value: c.companies,
+      }));
+    },
+  },
+];
 
 const METRICS: MetricSpec[] = [
   {
@@ -473,6 +614,7 @@ const METRICS: MetricSpec[] = [
     type: "histogram",
     samples: (s) => durationHistogram(RUN_DURATION, s),
   },
+  ...SCHEDULE_METRICS,
   {
     name: `${METRIC_PREFIX}imports_waiting`,
     help: "Imported CSV rows waiting for import processing (PENDING).",

@@ -2,6 +2,7 @@ import type { Client, ScheduleOverlapPolicy } from "@temporalio/client";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
+import { type LatenessSummary, latenessSummary } from "./metrics-reads.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
 import {
   type PollerView,
@@ -53,7 +54,9 @@ export interface SchedulerView {
     successRate: number | null;
     avgDurationMs: number | null;
     p95DurationMs: number | null;
-  };
+  } & LatenessSummary;
+  /** Temporal's counts of runs it did not start (null when the schedule cannot be read). */
+  actions: { skippedOverlap: number | null; missedCatchupWindow: number | null };
   workers: PollerView[];
   temporalUiUrl: string;
 }
@@ -129,7 +132,9 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     return def;
   }
 
-  async function runMetrics(scheduleId: string): Promise<SchedulerView["metrics"]> {
+  async function runMetrics(
+    scheduleId: string,
+  ): Promise<Omit<SchedulerView["metrics"], keyof LatenessSummary>> {
     const [row] = await db.$queryRaw<
       {
         runs: bigint;
@@ -179,7 +184,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
   }
 
   async function view(def: SchedulerDefinition): Promise<SchedulerView> {
-    const [status, lastRuns, metrics] = await Promise.all([
+    const [status, lastRuns, metrics, lateness] = await Promise.all([
       schedulerStatus(statusOptions(), def),
       db.schedulerRun.findMany({
         where: { scheduleId: def.scheduleId },
@@ -187,6 +192,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
         take: LAST_RUNS,
       }),
       runMetrics(def.scheduleId),
+      latenessSummary(db, def.scheduleId, METRICS_WINDOW),
     ]);
     const schedule = status.schedule;
     const pause = await pauseInfo(
@@ -212,7 +218,11 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
         : (schedule?.info.nextActionTimes ?? []).slice(0, 5).map((d) => d.toISOString()),
       lastSuccess: status.lastSuccess?.toISOString() ?? null,
       lastRuns: lastRuns.map(toRunView),
-      metrics,
+      metrics: { ...metrics, ...lateness },
+      actions: {
+        skippedOverlap: schedule?.info.numActionsSkippedOverlap ?? null,
+        missedCatchupWindow: schedule?.info.numActionsMissedCatchupWindow ?? null,
+      },
       workers: status.pollers,
       temporalUiUrl: `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/schedules/${encodeURIComponent(def.scheduleId)}`,
     };

@@ -38,6 +38,8 @@ export interface SchedulerDefinition {
   runTimeoutMs: number;
   /** The companies' region this schedule works on (CSV_COMPANIES_FILTER), for its backlog. */
   companiesRegion: string | undefined;
+  /** The deployment region (REGION) the schedule belongs to, if any. */
+  region?: string | undefined;
 }
 
 /** Names carry the region so two regions share one namespace without touching each other. */
@@ -89,6 +91,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     overlap: "SKIP" as const,
     catchupWindowMs: config.scheduler.catchupWindowMs,
     companiesRegion: config.companiesFilter?.region,
+    region: config.region,
   };
   const region = config.companiesFilter?.region;
   const limits = (cron: string) => ({

@@ -112,6 +112,7 @@ describe("admin API", () => {
     const doc = await call("/api/openapi.json", { token: null });
     expect(doc.status).toBe(200);
     expect(Object.keys(doc.body.paths).sort()).toEqual([
+      "/api/admin/companies/health",
       "/api/admin/schedulers",
       "/api/admin/schedulers/health",
       "/api/admin/schedulers/{id}",
@@ -146,6 +147,21 @@ describe("admin API", () => {
     expect(csv?.nextRuns[0]).toMatch(/-01-01T00:00:00.000Z$/);
     expect(csv?.lastRuns[0]).toMatchObject({ outcome: "SUCCEEDED", counts: { inserted: 1 } });
     expect(csv?.metrics.p95DurationMs).toBeGreaterThan(0);
+    // Runs Temporal did not start, and how late the started one began (start minus scheduled).
+    const described = await stack.client.schedule.getHandle(csv?.scheduleId ?? "").describe();
+    expect(csv?.actions).toEqual({
+      skippedOverlap: described.info.numActionsSkippedOverlap,
+      missedCatchupWindow: described.info.numActionsMissedCatchupWindow,
+    });
+    const run = await stack.db.schedulerRun.findFirstOrThrow({
+      where: { scheduleId: csv?.scheduleId ?? "" },
+    });
+    const lateMs = (run.startedAt.getTime() - (run.scheduledAt?.getTime() ?? 0)) | 0;
+    expect(csv?.metrics).toMatchObject({
+      lastLatenessMs: Math.max(0, lateMs),
+      avgLatenessMs: Math.max(0, lateMs),
+      p95LatenessMs: Math.max(0, lateMs),
+    });
     expect(csv?.workers.map((w) => w.identity)).toContain("admin-test:csv-import");
     expect(csv?.temporalUiUrl).toBe(
       `http://localhost:8233/namespaces/default/schedules/${csv?.scheduleId}`,

@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 /**
  * Static checks of docker-compose.yml against the code it deploys: the scheduler registry
  * (WORKER_TYPES), the configuration schema (ENV_VARS, loadConfig), the compiled entry points and
@@ -24,7 +25,10 @@ import {
   interpolate,
   isLiveDashService,
   MIGRATE_COMMAND,
+  OPTIONAL_SECRET_VARS,
   only,
+  parseYaml,
+  readText,
   SECRET_VARS,
   SHUTDOWN_HEADROOM_S,
   THIRD_PARTY_ENV,
@@ -82,7 +86,12 @@ describe("docker compose environment", () => {
   });
 
   it("docker compose takes secrets from .env or the shell, with no default committed", () => {
-    const secretVars = [...SECRET_VARS, "POSTGRES_PASSWORD", "POSTGRES_PWD"];
+    const secretVars = [
+      ...SECRET_VARS,
+      "POSTGRES_PASSWORD",
+      "POSTGRES_PWD",
+      "GF_SECURITY_ADMIN_PASSWORD",
+    ];
     for (const [name, service] of composeServices) {
       for (const [variable, value] of Object.entries(composeEnv(service))) {
         if (!secretVars.includes(variable)) continue;
@@ -90,10 +99,8 @@ describe("docker compose environment", () => {
         if (variable === "DATABASE_URL") {
           const password = /^postgres(?:ql)?:\/\/[^:/@]+:([^@]*)@/.exec(value)?.[1];
           expect(password, `${where}: password`).toMatch(/^\$\{[A-Z_]+:\?[^}]*\}$/);
-        } else if (variable === "OPENAI_API_KEY") {
-          expect(value, `${where}: optional, empty by default`).toMatch(
-            /^\$\{OPENAI_API_KEY:?-\}$/,
-          );
+        } else if (OPTIONAL_SECRET_VARS.includes(variable)) {
+          expect(value, `${where}: optional, empty by default`).toBe(`\${${variable}:-}`);
         } else {
           expect(value, `${where}: required interpolation`).toMatch(/^\$\{[A-Z_]+:\?[^}]*\}$/);
         }
@@ -288,6 +295,118 @@ describe("docker compose", () => {
     }
     expect([...regions.keys()].sort()).toEqual(["eu", "us"]);
     expect(new Set(regions.values()).size, "each region polls its own task queue").toBe(2);
+  });
+});
+
+describe("docker compose observability: Prometheus and Grafana", () => {
+  const service = (repository: string) =>
+    only(
+      composeServices.filter(([, s]) => imageRepository(s.image ?? "") === repository),
+      `service running ${repository}`,
+    );
+  /** host path (relative to the repository) -> container path, of a service's bind mounts. */
+  const binds = (s: ComposeService) =>
+    Object.fromEntries(
+      (s.volumes ?? [])
+        .filter((v) => v.startsWith("./"))
+        .map((v) => {
+          const [host = "", target = ""] = v.split(":");
+          return [host.slice(2), target];
+        }),
+    );
+  const [, prometheus] = service("prom/prometheus");
+  const [, grafana] = service("grafana/grafana");
+
+  it("Prometheus loads the scrape configuration and the alert rules of deploy/prometheus", () => {
+    const mounted = binds(prometheus);
+    expect(Object.keys(mounted).sort()).toEqual([
+      "deploy/prometheus/prometheus.compose.yml",
+      "deploy/prometheus/rules.yml",
+    ]);
+    const configPath = mounted["deploy/prometheus/prometheus.compose.yml"];
+    expect(commandLine(prometheus.command)).toContain(`--config.file=${configPath}`);
+    // rules.yml is named relative to the configuration: both must sit in one folder.
+    expect(dirname(mounted["deploy/prometheus/rules.yml"] ?? "")).toBe(dirname(configPath ?? ""));
+    const config = parseYaml("deploy/prometheus/prometheus.compose.yml")[0] as {
+      rule_files: string[];
+    };
+    expect(config.rule_files).toEqual(["rules.yml"]);
+  });
+
+  it("Prometheus scrapes every API and worker service on the ports they serve metrics on", () => {
+    const config = parseYaml("deploy/prometheus/prometheus.compose.yml")[0] as {
+      scrape_configs: {
+        job_name: string;
+        metrics_path?: string;
+        dns_sd_configs: { names: string[]; port: number }[];
+      }[];
+    };
+    const targets = config.scrape_configs.flatMap((job) =>
+      job.dns_sd_configs.flatMap((sd) =>
+        sd.names.map((name) => ({ name, port: sd.port, path: job.metrics_path ?? "/metrics" })),
+      ),
+    );
+    for (const [name, s] of composeServices.filter(([, s]) => isLiveDashService(s))) {
+      const command = commandLine(s.command);
+      if (command.includes("db-migrate")) continue;
+      const env = composeEnv(s);
+      const port = command === API_COMMAND ? env.PORT : env.WORKER_METRICS_PORT;
+      expect(port, `service ${name} serves metrics on a set port`).toBeDefined();
+      expect(targets, `Prometheus scrapes service ${name}`).toContainEqual({
+        name,
+        port: Number(port),
+        path: "/metrics",
+      });
+    }
+    expect(targets.map((t) => t.name).every((n) => compose.services[n])).toBe(true);
+  });
+
+  it("Grafana is provisioned with the Prometheus data source and the LiveDash dashboard", () => {
+    const mounted = binds(grafana);
+    expect(mounted["deploy/grafana/provisioning"]).toBe("/etc/grafana/provisioning");
+    const dashboardsDir = mounted["deploy/grafana/dashboards"];
+    const datasources = parseYaml("deploy/grafana/provisioning/datasources/prometheus.yml")[0] as {
+      datasources: { uid: string; type: string; url: string }[];
+    };
+    const [source] = datasources.datasources;
+    expect(source?.type).toBe("prometheus");
+    const prometheusPort = (prometheus.ports ?? [])[0]?.split(":").at(-1);
+    expect(source?.url).toBe(`http://${service("prom/prometheus")[0]}:${prometheusPort}`);
+    const providers = parseYaml("deploy/grafana/provisioning/dashboards/livedash.yml")[0] as {
+      providers: { type: string; options: { path: string } }[];
+    };
+    expect(providers.providers.map((p) => p.options.path)).toEqual([dashboardsDir]);
+    expect(composeEnv(grafana).GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH).toBe(
+      `${dashboardsDir}/livedash.json`,
+    );
+
+    const dashboard = JSON.parse(readText("deploy/grafana/dashboards/livedash.json")) as {
+      uid: string;
+      panels: {
+        id: number;
+        type: string;
+        gridPos: { x: number; w: number };
+        datasource?: { uid: string };
+        targets?: { expr: string; datasource?: { uid: string } }[];
+      }[];
+    };
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size, "panel ids are unique").toBe(ids.length);
+    for (const panel of dashboard.panels.filter((p) => p.type !== "row")) {
+      expect(panel.gridPos.x + panel.gridPos.w).toBeLessThanOrEqual(24);
+      expect(panel.datasource?.uid).toBe(source?.uid);
+      expect(panel.targets?.length).toBeGreaterThan(0);
+      for (const target of panel.targets ?? []) {
+        expect(target.expr).not.toBe("");
+        expect(target.datasource?.uid).toBe(source?.uid);
+      }
+    }
+  });
+
+  it("Prometheus and Grafana publish on the loopback interface only", () => {
+    for (const s of [prometheus, grafana]) {
+      for (const port of s.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
+    }
   });
 });
 

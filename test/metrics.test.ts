@@ -2,12 +2,13 @@ import { Client, Connection } from "@temporalio/client";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { metricsRoute } from "../api/metrics.ts";
-import { createDatabase, type Database } from "../lib/db.ts";
+import { createDatabase, type Database, pgPoolOf } from "../lib/db.ts";
 import {
   createPlatformMetrics,
   type PlatformMetrics,
   RUN_DURATION_BUCKETS,
 } from "../lib/metrics.ts";
+import { RUN_LATENESS_BUCKETS } from "../lib/metrics-reads.ts";
 import { schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
@@ -151,9 +152,14 @@ const seconds = (date: Date | null | undefined) => (date ? date.getTime() / 1000
 describe("GET /metrics", () => {
   let stack: TestStack;
   let source: TestHttpServer;
-  let labels: (schedulerId: string) => { scheduler: string; schedule_id: string };
+  let labels: (schedulerId: string) => { scheduler: string; region: string; schedule_id: string };
 
-  const metricsFor = (client: Client, db: Database, temporalTimeoutMs?: number) => {
+  const metricsFor = (
+    client: Client,
+    db: Database,
+    temporalTimeoutMs?: number,
+    cacheMs?: number,
+  ) => {
     const { config } = stack;
     const statusOptions = statusOptionsFor(config, client, db);
     return createPlatformMetrics({
@@ -162,6 +168,8 @@ describe("GET /metrics", () => {
       definitions: () => Object.values(stack.defs),
       schedulerStatus: (def) => schedulerStatus(statusOptions, def),
       temporalTimeoutMs,
+      cacheMs,
+      region: config.region,
     });
   };
 
@@ -191,7 +199,11 @@ describe("GET /metrics", () => {
       } else res.writeHead(404).end("not found");
     });
     stack = await startTestStack();
-    labels = (id) => ({ scheduler: id, schedule_id: stack.defs[id]?.scheduleId ?? "" });
+    labels = (id) => ({
+      scheduler: id,
+      region: stack.config.region ?? "",
+      schedule_id: stack.defs[id]?.scheduleId ?? "",
+    });
     await seedPipeline(stack.db, source.url);
 
     // import-processing and session-processing get no worker, hence no schedule: STOPPED.
@@ -221,7 +233,9 @@ describe("GET /metrics", () => {
     expect(status).toBe(200);
     expect(contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
     for (const family of families.values()) {
-      expect(family.name).toMatch(/^livedash_[a-z0-9_]+$/);
+      // Ours carry the prefix; Node's process metrics keep their standard names.
+      expect(family.name).toMatch(/^(livedash|process|nodejs)_[a-z0-9_]+$/);
+      expect(family.name).not.toMatch(/^livedash_(process|nodejs)_/);
       expect(family.help).not.toBe("");
       if (family.type === "counter") expect(family.name).toMatch(/_total$/);
       if (family.type === "histogram") expectConsistentHistogram(family);
@@ -245,9 +259,17 @@ describe("GET /metrics", () => {
       livedash_ai_cost_eur_total: "counter",
       livedash_ai_tokens_total: "counter",
       livedash_metrics_scrape_errors_total: "counter",
-      // Process metrics share the registry and the prefix.
-      livedash_process_cpu_seconds_total: "counter",
-      livedash_nodejs_eventloop_lag_seconds: "gauge",
+      livedash_scheduler_actions_skipped_overlap_total: "counter",
+      livedash_scheduler_actions_missed_catchup_total: "counter",
+      livedash_scheduler_interval_seconds: "gauge",
+      livedash_scheduler_last_run_lateness_seconds: "gauge",
+      livedash_scheduler_run_lateness_seconds: "histogram",
+      livedash_task_queue_pollers: "gauge",
+      livedash_companies_failing: "gauge",
+      // Process metrics share the registry, under their standard names.
+      process_cpu_seconds_total: "counter",
+      process_resident_memory_bytes: "gauge",
+      nodejs_eventloop_lag_seconds: "gauge",
     });
     expect(
       sampleValue(families, "livedash_metrics_scrape_errors_total", { source: "temporal" }),
@@ -419,6 +441,126 @@ describe("GET /metrics", () => {
     expect(value("livedash_ai_tokens_total", { kind: "completion" })).toBe(320);
   });
 
+  it("reports Temporal's skipped and missed counts and each schedule's interval", async () => {
+    const { families } = await scrapeLive();
+    for (const id of ["csv-import", "batch-processing", "batch-status"]) {
+      const { info } = await stack.client.schedule.getHandle(labels(id).schedule_id).describe();
+      const value = (name: string) => sampleValue(families, name, labels(id));
+      expect(value("livedash_scheduler_actions_skipped_overlap_total")).toBe(
+        info.numActionsSkippedOverlap,
+      );
+      expect(value("livedash_scheduler_actions_missed_catchup_total")).toBe(
+        info.numActionsMissedCatchupWindow,
+      );
+      const [first, second] = info.nextActionTimes;
+      expect(value("livedash_scheduler_interval_seconds")).toBe(
+        ((second?.getTime() ?? 0) - (first?.getTime() ?? 0)) / 1000,
+      );
+    }
+    // No schedule, nothing Temporal could say.
+    expect(
+      sampleValue(
+        families,
+        "livedash_scheduler_actions_skipped_overlap_total",
+        labels("import-processing"),
+      ),
+    ).toBeUndefined();
+  });
+
+  it("reports run lateness (start minus scheduled time) from the run table", async () => {
+    const { families } = await scrapeLive();
+    const runs = await stack.db.schedulerRun.findMany({
+      where: { scheduleId: labels("csv-import").schedule_id, scheduledAt: { not: null } },
+      orderBy: { startedAt: "desc" },
+    });
+    expect(runs).toHaveLength(3);
+    const lateness = runs.map(
+      (r) => Math.max(0, r.startedAt.getTime() - (r.scheduledAt?.getTime() ?? 0)) / 1000,
+    );
+    const name = "livedash_scheduler_run_lateness_seconds";
+    const l = labels("csv-import");
+    expect(sampleValue(families, "livedash_scheduler_last_run_lateness_seconds", l)).toBeCloseTo(
+      lateness[0] ?? -1,
+      6,
+    );
+    for (const bound of RUN_LATENESS_BUCKETS) {
+      expect(sampleValue(families, `${name}_bucket`, { ...l, le: String(bound) })).toBe(
+        lateness.filter((s) => s <= bound).length,
+      );
+    }
+    expect(sampleValue(families, `${name}_count`, l)).toBe(3);
+    expect(sampleValue(families, `${name}_sum`, l)).toBeCloseTo(
+      lateness.reduce((a, b) => a + b, 0),
+      6,
+    );
+    expectConsistentHistogram(families.get(name) as Family);
+  });
+
+  it("counts pollers per task queue whose schedule exists", async () => {
+    const { families } = await scrapeLive();
+    const pollers = Object.fromEntries(
+      seriesOf(families, "livedash_task_queue_pollers").map((s) => [
+        s.labels.task_queue,
+        [s.labels.region, s.value],
+      ]),
+    );
+    const queue = (id: string) => stack.defs[id]?.taskQueue ?? "";
+    // One worker process polls both queues; the two batch schedules share one queue.
+    expect(pollers).toEqual({
+      [queue("csv-import")]: [stack.config.region, 1],
+      [queue("batch-processing")]: [stack.config.region, 1],
+    });
+  });
+
+  it("carries company import health only as bounded counts", async () => {
+    const { families } = await scrapeLive();
+    // Gone Co failed twice in a row, then was suspended: only ACTIVE companies count.
+    const gone = await stack.db.company.findFirstOrThrow({
+      where: { name: "Gone Co" },
+      include: { importHealth: true },
+    });
+    expect(gone.importHealth).toMatchObject({ consecutiveFailures: 2, lastSuccessAt: null });
+    expect(gone.importHealth?.lastError).toMatch(/404/);
+    expect(
+      seriesOf(families, "livedash_companies_failing").map((s) => [s.labels, s.value]),
+    ).toEqual(
+      [1, 3, 10].map((n) => [
+        { region: stack.config.region, min_consecutive_failures: String(n) },
+        0,
+      ]),
+    );
+  });
+
+  it("serves scrapes within METRICS_CACHE_MS from one read of the sources", async () => {
+    const db = createDatabase(stack.databaseUrl, { poolSize: 4 });
+    let queries = 0;
+    pgPoolOf(db).on("acquire", () => {
+      queries += 1;
+    });
+    try {
+      const cached = metricsFor(stack.client, db, undefined, 60_000);
+      const first = await scrape(cached);
+      const afterFirst = queries;
+      expect(afterFirst).toBeGreaterThan(0);
+      // A second scrape within the window: no query at all, the same numbers.
+      const second = await scrape(cached);
+      expect(queries).toBe(afterFirst);
+      const platformLines = (text: string) => text.split("\n").filter((l) => /^livedash_/.test(l));
+      expect(platformLines(second.text)).toEqual(platformLines(first.text));
+      // Once the window has passed, the next scrape reads again.
+      const short = metricsFor(stack.client, db, undefined, 300);
+      await scrape(short);
+      const afterShort = queries;
+      await scrape(short);
+      expect(queries).toBe(afterShort);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await scrape(short);
+      expect(queries).toBeGreaterThan(afterShort);
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
   it("still answers with the database metrics when Temporal is unreachable", async () => {
     const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}` });
     try {
@@ -470,7 +612,7 @@ describe("GET /metrics", () => {
       expect(families.get("livedash_imports_waiting")?.series).toEqual([]);
       expect(families.get("livedash_scheduler_runs_total")?.series).toEqual([]);
       expect(families.get("livedash_ai_cost_eur_total")?.series).toEqual([]);
-      expect(seriesOf(families, "livedash_process_cpu_seconds_total")).toHaveLength(1);
+      expect(seriesOf(families, "process_cpu_seconds_total")).toHaveLength(1);
     } finally {
       await db.$disconnect();
     }

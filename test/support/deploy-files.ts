@@ -21,7 +21,14 @@ export const API_PROBE_ROUTES = ["/livez", "/readyz", "/metrics"];
 export const WORKER_PROBE_ROUTES = ["/livez", "/readyz"];
 
 /** The platform's secrets: only ever in the Secret (k8s) or interpolated from .env (compose). */
-export const SECRET_VARS = ["DATABASE_URL", "OPENAI_API_KEY", "ADMIN_API_TOKEN"];
+export const SECRET_VARS = [
+  "DATABASE_URL",
+  "OPENAI_API_KEY",
+  "ADMIN_API_TOKEN",
+  "ALERT_WEBHOOK_URL",
+];
+/** Secrets the platform runs without: compose leaves them empty unless .env sets them. */
+export const OPTIONAL_SECRET_VARS = ["OPENAI_API_KEY", "ALERT_WEBHOOK_URL"];
 /** What every value of the committed Secret template must contain. */
 export const PLACEHOLDER = "REPLACE_ME";
 
@@ -42,6 +49,13 @@ export const THIRD_PARTY_ENV: Record<string, string[]> = {
   // temporal-sql-tool reads SQL_PASSWORD; the temporal CLI reads TEMPORAL_ADDRESS.
   "temporalio/admin-tools": ["SQL_PASSWORD", "TEMPORAL_ADDRESS"],
   "temporalio/ui": ["TEMPORAL_ADDRESS", "TEMPORAL_CORS_ORIGINS"],
+  "prom/prometheus": [],
+  "grafana/grafana": [
+    "GF_SECURITY_ADMIN_PASSWORD",
+    "GF_AUTH_ANONYMOUS_ENABLED",
+    "GF_AUTH_ANONYMOUS_ORG_ROLE",
+    "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH",
+  ],
 };
 /** ENV_VARS entries no deployment file may set: admin routes without a token are for dev only. */
 export const FORBIDDEN_VARS = ["ADMIN_API_INSECURE"];
@@ -50,6 +64,7 @@ export const FORBIDDEN_VARS = ["ADMIN_API_INSECURE"];
 export const COMPOSE_SAMPLE_ENV: Record<string, string> = {
   POSTGRES_PASSWORD: "compose-test-password",
   ADMIN_API_TOKEN: "compose-test-admin-token-0123456789",
+  GRAFANA_ADMIN_PASSWORD: "compose-test-grafana-password",
 };
 
 /**
@@ -97,6 +112,7 @@ export interface ComposeService {
   command?: string[] | string;
   environment?: Record<string, string | number | boolean | null> | string[];
   depends_on?: Record<string, { condition?: string }> | string[];
+  ports?: string[];
   healthcheck?: { test?: string[] | string };
   stop_grace_period?: string;
   restart?: string;

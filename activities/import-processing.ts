@@ -8,9 +8,9 @@ import {
 } from "../lib/http-source.ts";
 import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pipeline-limits.ts";
 import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
-import { parseTranscript } from "../lib/transcript.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
+import { storeTranscriptMessages } from "./transcript-store.ts";
 
 export interface ClaimImportsInput {
   region?: string | undefined;
@@ -68,15 +68,27 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
    * timeout rather than after the whole IMPORT_PROCESSING_TIMEOUT.
    */
   async function processImport(importId: string): Promise<ImportOutcome> {
-    const stop = heartbeatWhileRunning(Context.current());
+    const progress = { messages: 0 };
+    const stop = heartbeatWhileRunning(Context.current(), () => progress);
     try {
-      return await processImportOnce(importId);
+      return await processImportOnce(importId, progress);
+    } catch (error) {
+      // A retryable failure (transcript unavailable, database): say so on the row, so a
+      // later give-up can quote it. Best effort: the database may be what failed.
+      const message = error instanceof Error ? error.message : String(error);
+      await db.sessionImport
+        .updateMany({ where: { id: importId, status: "PENDING" }, data: { errorMessage: message } })
+        .catch(() => undefined);
+      throw error;
     } finally {
       stop();
     }
   }
 
-  async function processImportOnce(importId: string): Promise<ImportOutcome> {
+  async function processImportOnce(
+    importId: string,
+    progress: { messages: number },
+  ): Promise<ImportOutcome> {
     const row = await db.sessionImport.findUnique({
       where: { id: importId },
       include: { company: true },
@@ -86,6 +98,28 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
         importId,
         status: "skipped",
         reason: row ? `import is ${row.status}` : "import no longer exists",
+      };
+    }
+    if (row.processingAttempts >= config.importProcessing.maxAttempts) {
+      return giveUp(importId, row.processingAttempts, row.errorMessage);
+    }
+    // Counted before the risky work: an attempt that takes its worker down (out of memory,
+    // SIGKILL) never gets to record anything, and must still count. Temporal's retries within a
+    // run count as attempts too; every recorded outcome below replaces this message.
+    const attempt = row.processingAttempts + 1;
+    const claimed = await db.sessionImport.updateMany({
+      where: { id: importId, status: "PENDING", processingAttempts: row.processingAttempts },
+      data: {
+        processingAttempts: attempt,
+        errorMessage: `attempt ${attempt} started ${new Date().toISOString()} and did not finish (its worker died, ran out of memory or timed out)`,
+      },
+    });
+    if (claimed.count === 0) {
+      // Another attempt (a retry overlapping a slow one) claimed it first: it does the work.
+      return {
+        importId,
+        status: "skipped",
+        reason: "import is being processed by another attempt",
       };
     }
 
@@ -157,7 +191,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     const finishImport = () =>
       db.sessionImport.update({
         where: { id: importId },
-        data: { status: "PROCESSED", processedAt: new Date() },
+        data: { status: "PROCESSED", processedAt: new Date(), errorMessage: null },
       });
 
     if (!row.fullTranscriptUrl) {
@@ -167,9 +201,20 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     }
 
     await setStage("IN_PROGRESS");
-    let text: string;
+    // The raw text is kept as received; TRANSCRIPT_MAX_BYTES bounds it (5 MiB by default).
+    const raw: Buffer[] = [];
+    let messages: number;
     try {
-      text = await fetchTranscript(row.fullTranscriptUrl, row.company);
+      const body = await fetchTranscript(row.fullTranscriptUrl, row.company);
+      const ctx = Context.current();
+      messages = await storeTranscriptMessages(db, session.id, keepChunks(body, raw), {
+        zone,
+        maxMessages: config.importProcessing.transcriptMaxMessages,
+        onChunk: (stored) => {
+          progress.messages = stored;
+          ctx.heartbeat(progress);
+        },
+      });
     } catch (error) {
       return handleTranscriptFailure(
         error,
@@ -180,22 +225,15 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
       );
     }
 
-    const messages = parseTranscript(text, zone);
+    const text = new TextDecoder("utf-8").decode(Buffer.concat(raw));
+    raw.length = 0;
     await db.$transaction([
-      db.message.createMany({
-        data: messages.map((m) => ({
-          sessionId: session.id,
-          order: m.order,
-          role: m.role,
-          content: m.content,
-          timestamp: m.timestamp,
-        })),
-        skipDuplicates: true,
-      }),
+      // Rows past the end of what was read belong to an earlier, longer version of the file.
+      db.message.deleteMany({ where: { sessionId: session.id, order: { gte: messages } } }),
       db.sessionImport.update({
         where: { id: importId },
         data: {
-          // PostgreSQL text cannot hold NUL (parseTranscript drops it from messages too).
+          // PostgreSQL text cannot hold NUL (parsing drops it from messages too).
           rawTranscriptContent: text.replaceAll("\u0000", ""),
           status: "PROCESSED",
           processedAt: new Date(),
@@ -208,17 +246,48 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
           status: "COMPLETED",
           completedAt: new Date(),
           errorMessage: null,
-          metadata: { messages: messages.length },
+          metadata: { messages },
         },
       }),
     ]);
-    return { importId, status: "processed", transcript: "completed", messages: messages.length };
+    return { importId, status: "processed", transcript: "completed", messages };
+  }
+
+  /**
+   * Past IMPORT_MAX_ATTEMPTS: the import is FAILED with the last thing an attempt recorded (or
+   * that it never finished), and never taken again. Messages a dead attempt stored are removed,
+   * so no half transcript is analysed.
+   */
+  async function giveUp(
+    importId: string,
+    attempts: number,
+    last: string | null,
+  ): Promise<ImportOutcome> {
+    const reason = `gave up after ${attempts} attempts; last: ${last ?? "no error was recorded"}`;
+    const now = new Date();
+    await db.$transaction([
+      db.message.deleteMany({ where: { session: { importId } } }),
+      db.sessionProcessingStatus.updateMany({
+        where: {
+          session: { importId },
+          stage: "TRANSCRIPT_FETCH",
+          status: { in: ["PENDING", "IN_PROGRESS", "FAILED"] },
+        },
+        data: { status: "FAILED", completedAt: now, errorMessage: reason },
+      }),
+      db.sessionImport.update({
+        where: { id: importId },
+        data: { status: "FAILED", errorMessage: reason, processedAt: now },
+      }),
+    ]);
+    log.warn({ importId, attempts, error: reason }, "import given up");
+    return { importId, status: "failed", error: reason };
   }
 
   async function fetchTranscript(
     url: string,
     company: { csvUsername: string | null; csvPassword: string | null },
-  ): Promise<string> {
+  ): Promise<AsyncIterable<Buffer>> {
     const source = await openSource({
       url,
       credentials:
@@ -238,9 +307,7 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
         `expected a plain-text transcript but the server sent an HTML page (content-type ${source.contentType})`,
       );
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of source.body) chunks.push(chunk as Buffer);
-    return new TextDecoder("utf-8").decode(Buffer.concat(chunks));
+    return source.body;
   }
 
   /**
@@ -265,6 +332,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     const attempts = attemptsSoFar + 1;
     const final = !transient || attempts >= MAX_TRANSCRIPT_ATTEMPTS;
     await db.$transaction([
+      // A failed stage holds no messages: none a partial read stored are analysed.
+      db.message.deleteMany({ where: { sessionId } }),
       db.sessionProcessingStatus.update({
         where: { sessionId_stage: { sessionId, stage: "TRANSCRIPT_FETCH" } },
         data: {
@@ -286,4 +355,12 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
   }
 
   return { listPendingImports, processImport };
+}
+
+/** Passes the chunks through, keeping a reference to each (the raw text stored at the end). */
+async function* keepChunks(body: AsyncIterable<Buffer>, kept: Buffer[]): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    kept.push(chunk);
+    yield chunk;
+  }
 }

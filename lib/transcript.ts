@@ -116,7 +116,7 @@ function withoutEscapes(line: string): { text: string; contentAfter(n: number): 
  * yields an extra empty line, which parsing skips like any blank line.
  */
 export async function* transcriptLines(
-  chunks: AsyncIterable<Uint8Array | string>,
+  chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder("utf-8");
   let carry = "";

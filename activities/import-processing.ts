@@ -10,7 +10,7 @@ import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pi
 import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
-import { storeTranscriptMessages } from "./transcript-store.ts";
+import { deleteTranscriptMessages, storeTranscriptMessages } from "./transcript-store.ts";
 
 export interface ClaimImportsInput {
   region?: string | undefined;
@@ -206,8 +206,9 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     let messages: number;
     try {
       const body = await fetchTranscript(row.fullTranscriptUrl, row.company);
+      for await (const chunk of body) raw.push(chunk);
       const ctx = Context.current();
-      messages = await storeTranscriptMessages(db, session.id, keepChunks(body, raw), {
+      messages = await storeTranscriptMessages(db, session.id, raw, {
         zone,
         maxMessages: config.importProcessing.transcriptMaxMessages,
         onChunk: (stored) => {
@@ -265,8 +266,8 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
   ): Promise<ImportOutcome> {
     const reason = `gave up after ${attempts} attempts; last: ${last ?? "no error was recorded"}`;
     const now = new Date();
+    await deleteTranscriptMessages(db, { importId });
     await db.$transaction([
-      db.message.deleteMany({ where: { session: { importId } } }),
       db.sessionProcessingStatus.updateMany({
         where: {
           session: { importId },
@@ -331,9 +332,9 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
     }
     const attempts = attemptsSoFar + 1;
     const final = !transient || attempts >= MAX_TRANSCRIPT_ATTEMPTS;
+    // A failed stage holds no messages: none a partial read stored are analysed.
+    await deleteTranscriptMessages(db, { sessionId });
     await db.$transaction([
-      // A failed stage holds no messages: none a partial read stored are analysed.
-      db.message.deleteMany({ where: { sessionId } }),
       db.sessionProcessingStatus.update({
         where: { sessionId_stage: { sessionId, stage: "TRANSCRIPT_FETCH" } },
         data: {
@@ -355,12 +356,4 @@ export function createImportProcessingActivities({ db, config, log }: ActivityDe
   }
 
   return { listPendingImports, processImport };
-}
-
-/** Passes the chunks through, keeping a reference to each (the raw text stored at the end). */
-async function* keepChunks(body: AsyncIterable<Buffer>, kept: Buffer[]): AsyncGenerator<Buffer> {
-  for await (const chunk of body) {
-    kept.push(chunk);
-    yield chunk;
-  }
 }

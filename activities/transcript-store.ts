@@ -1,11 +1,18 @@
 import { type Database, pgPoolOf } from "../lib/db.ts";
 import { PermanentSourceError } from "../lib/http-source.ts";
-import { parseTranscriptLine, type TranscriptMessage, transcriptLines } from "../lib/transcript.ts";
+import {
+  isMessageLine,
+  parseTranscriptLine,
+  type TranscriptMessage,
+  transcriptLines,
+} from "../lib/transcript.ts";
 
 /**
- * Stores a transcript's messages while it streams in, a chunk at a time, so memory follows the
- * chunk size and not the transcript's size. One 3.8 MB transcript of 450,000 short lines parsed
- * whole and written with one createMany grew a worker past 6 GB until it died.
+ * Stores a transcript's messages a chunk at a time, so memory follows the chunk size and not the
+ * number of lines. One 3.8 MB transcript of 450,000 short lines parsed whole and written with one
+ * createMany grew a worker past 6 GB until it died. The raw bytes (at most TRANSCRIPT_MAX_BYTES,
+ * kept anyway as the import's raw text) are downloaded first, so the fetch's time budget covers
+ * the download only, never the database's pace.
  */
 
 /** Messages per INSERT: a handful of array parameters whatever the size; a few ms each. */
@@ -39,16 +46,23 @@ export interface StoreTranscriptOptions {
 }
 
 /**
- * Reads the body line by line and upserts its messages in chunks; returns how many there are.
- * Throws TranscriptTooLongError as soon as the count passes maxMessages (the rest is not read).
- * Stale rows of an earlier, longer version are removed by the caller when it completes the stage.
+ * Counts the messages first, and throws TranscriptTooLongError without writing anything when
+ * there are more than maxMessages; then parses the lines again and upserts them in chunks.
+ * Returns how many there are. Stale rows of an earlier, longer version are removed by the
+ * caller when it completes the stage.
  */
 export async function storeTranscriptMessages(
   db: Database,
   sessionId: string,
-  body: AsyncIterable<Uint8Array | string>,
+  body: readonly Uint8Array[],
   options: StoreTranscriptOptions,
 ): Promise<number> {
+  let count = 0;
+  for await (const line of transcriptLines(body)) {
+    if (isMessageLine(line) && ++count > options.maxMessages) {
+      throw new TranscriptTooLongError(options.maxMessages);
+    }
+  }
   const pool = pgPoolOf(db);
   const chunkSize = options.chunkSize ?? MESSAGE_CHUNK;
   let chunk: TranscriptMessage[] = [];
@@ -72,10 +86,30 @@ export async function storeTranscriptMessages(
     const message = parseTranscriptLine(line, order, options.zone);
     if (!message) continue;
     order += 1;
-    if (order > options.maxMessages) throw new TranscriptTooLongError(options.maxMessages);
     chunk.push(message);
     if (chunk.length >= chunkSize) await flush();
   }
   await flush();
   return stored;
+}
+
+/**
+ * Removes a session's messages (a refused or failed transcript's partial rows) in one statement
+ * of its own: up to TRANSCRIPT_MAX_MESSAGES rows, too slow on a busy database to sit inside a
+ * Prisma transaction with its time limit.
+ */
+export async function deleteTranscriptMessages(
+  db: Database,
+  where: { sessionId: string } | { importId: string },
+): Promise<void> {
+  if ("sessionId" in where) {
+    await pgPoolOf(db).query(`DELETE FROM "Message" WHERE "sessionId" = $1::uuid`, [
+      where.sessionId,
+    ]);
+  } else {
+    await pgPoolOf(db).query(
+      `DELETE FROM "Message" m USING "Session" s WHERE m."sessionId" = s.id AND s."importId" = $1::uuid`,
+      [where.importId],
+    );
+  }
 }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { parseSessionDate } from "./session-dates.ts";
 
 /**
@@ -48,8 +49,7 @@ export function parseTranscriptLine(
   order: number,
   zone = "UTC",
 ): TranscriptMessage | null {
-  // PostgreSQL text cannot hold NUL: drop it rather than fail the whole transcript.
-  const line = (rawLine.includes("\u0000") ? rawLine.replaceAll("\u0000", "") : rawLine).trim();
+  const line = cleanLine(rawLine);
   if (line === "") return null;
   const visible = withoutEscapes(line);
   const stamped = LINE_PATTERN.exec(visible.text);
@@ -71,6 +71,16 @@ export function parseTranscriptLine(
     };
   }
   return { order, timestamp: null, role: "unknown", content: line };
+}
+
+/** Whether a line holds a message (parseTranscriptLine gives one for it), without parsing it. */
+export function isMessageLine(rawLine: string): boolean {
+  return cleanLine(rawLine) !== "";
+}
+
+function cleanLine(rawLine: string): string {
+  // PostgreSQL text cannot hold NUL: drop it rather than fail the whole transcript.
+  return (rawLine.includes("\u0000") ? rawLine.replaceAll("\u0000", "") : rawLine).trim();
 }
 
 /**
@@ -113,7 +123,9 @@ function withoutEscapes(line: string): { text: string; contentAfter(n: number): 
 /**
  * Lines of a byte stream, decoded as UTF-8 (a character split across chunks is joined; a BOM
  * is dropped). Holds one chunk and one partial line at a time. A CR LF split across chunks
- * yields an extra empty line, which parsing skips like any blank line.
+ * yields an extra empty line, which parsing skips like any blank line. Gives the event loop a
+ * turn after every chunk: an async generator alone runs on microtasks, and a 450,000-line
+ * buffer would hold off timers and sockets (heartbeats, /livez) until its last line.
  */
 export async function* transcriptLines(
   chunks: AsyncIterable<Uint8Array | string> | Iterable<Uint8Array | string>,
@@ -126,6 +138,7 @@ export async function* transcriptLines(
     const lines = text.split(/\r\n|\n|\r/);
     carry = lines.pop() ?? "";
     yield* lines;
+    await nextTurn();
   }
   const rest = carry + decoder.decode();
   if (rest !== "") yield rest;

@@ -198,7 +198,8 @@ describe("no single import stalls or sinks a worker", () => {
     // Responsive and flat: /livez always answered within a second, and RSS grew by a bounded
     // amount. The old code (whole transcript parsed, one createMany) had grown this worker from
     // about 330 MB to 1.1 GB, still climbing, when this test's 240 s ran out; in production it
-    // went past 6 GB on the bomb alone. This code: 65-80 MB of growth, run done in 20-40 s, /livez at most ~0.5 s.
+    // went past 6 GB on the bomb alone. This code: 65-80 MB of growth, the run done in 20-40 s,
+    // /livez at most ~0.5 s.
     const peakMb = Math.max(...samples.rssMb);
     const slowestLivezMs = Math.max(...samples.livezMs);
     console.log(

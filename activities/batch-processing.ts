@@ -4,8 +4,11 @@ import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
 import { Prisma } from "../lib/generated/prisma/client.ts";
 import type { AIBatchRequestStatus } from "../lib/generated/prisma/enums.ts";
 import { type AnalysisAnswer, applyAnalysisAnswers } from "./analysis-results.ts";
+import { answerFromLine, batchFailureReason } from "./batch-lines.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
+
+export { answerFromLine } from "./batch-lines.ts";
 
 /**
  * The OpenAI Batch API path: claim waiting requests into a batch (atomically, so no request is
@@ -58,6 +61,11 @@ const OPENAI_STATUS: Record<string, AIBatchRequestStatus | undefined> = {
   cancelling: undefined,
   cancelled: "CANCELLED",
 };
+
+/** OpenAI says the thing does not exist (a batch or file it lost, or deleted). */
+function isNotFound(error: unknown): boolean {
+  return error instanceof OpenAI.APIError && error.status === 404;
+}
 
 function isPermanentApiError(error: unknown): boolean {
   return (
@@ -225,7 +233,16 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
       if (Date.now() - batch.updatedAt.getTime() > ORPHANED_SUBMIT_MS) await submitBatch(batchId);
       return { batchId, status: batch.status };
     }
-    const remote = await openai.batches.retrieve(batch.openaiBatchId);
+    let remote: OpenAI.Batches.Batch;
+    try {
+      remote = await openai.batches.retrieve(batch.openaiBatchId);
+    } catch (error) {
+      // Retrying cannot bring it back: fail it now (not with a retryable error that holds the
+      // run for minutes), and its requests go back to the queue under AI_MAX_RETRIES.
+      if (!isNotFound(error)) throw error;
+      const reason = `OpenAI has no batch ${batch.openaiBatchId} (404 on retrieve): ${errorText(error)}`;
+      return closeVanished(batchId, reason);
+    }
     const status = OPENAI_STATUS[remote.status] ?? batch.status;
     await db.aIBatchRequest.update({
       where: { id: batchId },
@@ -238,7 +255,14 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     });
 
     if (remote.status === "completed") {
-      await applyBatchFiles(batchId, remote.output_file_id, remote.error_file_id, progress);
+      const { missing } = await applyBatchFiles(
+        batchId,
+        remote.output_file_id,
+        remote.error_file_id,
+        progress,
+      );
+      // A result file OpenAI no longer has: what it held is lost, so its requests are retried.
+      if (missing) return closeVanished(batchId, missing);
       // Anything the files did not mention cannot be left in flight.
       await failUnanswered(batchId, "no result for this request in the batch output or error file");
       await db.aIBatchRequest.update({
@@ -261,7 +285,7 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     ) {
       // An expired batch may still have finished some lines: keep those.
       const applied = await applyBatchFiles(batchId, remote.output_file_id, null, progress);
-      const reason = batchFailureReason(remote);
+      const reason = [batchFailureReason(remote), applied.missing].filter(Boolean).join("; ");
       const released = await releaseRequests(batchId, reason);
       await closeBatch(
         batchId,
@@ -289,10 +313,20 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     outputFileId: string | null | undefined,
     errorFileId: string | null | undefined,
     totals: { completed: number; failed: number },
-  ) {
-    for (const fileId of [outputFileId, errorFileId]) {
+  ): Promise<{ completed: number; failed: number; missing?: string }> {
+    for (const [kind, fileId] of [
+      ["output", outputFileId],
+      ["error", errorFileId],
+    ] as const) {
       if (!fileId) continue;
-      const text = await (await openai.files.content(fileId)).text();
+      let text: string;
+      try {
+        text = await (await openai.files.content(fileId)).text();
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        const missing = `OpenAI has no ${kind} file ${fileId} of this batch (404): ${errorText(error)}`;
+        return { ...totals, missing };
+      }
       const answers: AnalysisAnswer[] = [];
       for (const line of text.split("\n")) {
         if (line.trim() === "") continue;
@@ -368,6 +402,23 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
     return { requeued: retry.length, failedForGood: exhausted.length };
   }
 
+  /**
+   * The provider lost the batch or a result file: results already applied stay, the requests
+   * still open go back to the queue (or fail for good past AI_MAX_RETRIES), the batch is FAILED.
+   */
+  async function closeVanished(batchId: string, reason: string): Promise<BatchCheckResult> {
+    const released = await releaseRequests(batchId, reason);
+    await closeBatch(batchId, "FAILED", reason, false);
+    return {
+      batchId,
+      status: "FAILED",
+      applied: await db.aIProcessingRequest.count({
+        where: { batchId, processingStatus: "PROCESSING_COMPLETE" },
+      }),
+      ...released,
+    };
+  }
+
   async function closeBatch(
     batchId: string,
     status: "FAILED" | "CANCELLED",
@@ -385,50 +436,6 @@ export function createBatchProcessingActivities({ db, config, openai, log }: Act
   return { listCompaniesReadyForBatch, claimBatch, submitBatch, listBatchesToCheck, checkBatch };
 }
 
-interface BatchLine {
-  custom_id?: string;
-  response?: {
-    status_code?: number;
-    body?: {
-      choices?: { message?: { content?: string | null } }[];
-      usage?: unknown;
-      error?: { message?: string };
-    };
-  } | null;
-  error?: { code?: string; message?: string } | null;
-}
-
-/** One line of an output or error file, as an answer for its request (joined on custom_id). */
-export function answerFromLine(line: string): AnalysisAnswer | undefined {
-  let parsed: BatchLine;
-  try {
-    parsed = JSON.parse(line) as BatchLine;
-  } catch {
-    return undefined;
-  }
-  const requestId = parsed.custom_id;
-  if (!requestId) return undefined;
-  const status = parsed.response?.status_code;
-  if (parsed.error || !parsed.response || status === undefined || status >= 300) {
-    const message =
-      parsed.error?.message ?? parsed.response?.body?.error?.message ?? "unknown error";
-    return {
-      requestId,
-      kind: "error",
-      error: `batch line failed (${status ?? parsed.error?.code ?? "no response"}): ${message}`,
-    };
-  }
-  const body = parsed.response.body;
-  return {
-    requestId,
-    kind: "answer",
-    content: body?.choices?.[0]?.message?.content ?? null,
-    usage: body?.usage,
-  };
-}
-
-function batchFailureReason(remote: OpenAI.Batches.Batch): string {
-  const first = remote.errors?.data?.[0];
-  const detail = first ? `: ${first.code ?? ""} ${first.message ?? ""}`.trimEnd() : "";
-  return `OpenAI batch ${remote.id} ${remote.status}${detail}`;
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -11,9 +11,9 @@ import {
 } from "../lib/http-source.ts";
 import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pipeline-limits.ts";
 import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
-import { parseTranscript } from "../lib/transcript.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
+import { deleteTranscriptMessages, storeTranscriptMessages } from "./transcript-store.ts";
 
 export interface ClaimImportsInput {
   region?: string | undefined;
@@ -74,15 +74,27 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
    * timeout rather than after the whole IMPORT_PROCESSING_TIMEOUT.
    */
   async function processImport(importId: string): Promise<ImportOutcome> {
-    const stop = heartbeatWhileRunning(Context.current());
+    const progress = { messages: 0 };
+    const stop = heartbeatWhileRunning(Context.current(), () => progress);
     try {
-      return await processImportOnce(importId);
+      return await processImportOnce(importId, progress);
+    } catch (error) {
+      // A retryable failure (transcript unavailable, database): say so on the row, so a
+      // later give-up can quote it. Best effort: the database may be what failed.
+      const message = error instanceof Error ? error.message : String(error);
+      await db.sessionImport
+        .updateMany({ where: { id: importId, status: "PENDING" }, data: { errorMessage: message } })
+        .catch(() => undefined);
+      throw error;
     } finally {
       stop();
     }
   }
 
-  async function processImportOnce(importId: string): Promise<ImportOutcome> {
+  async function processImportOnce(
+    importId: string,
+    progress: { messages: number },
+  ): Promise<ImportOutcome> {
     const row = await db.sessionImport.findUnique({
       where: { id: importId },
       include: { company: true },
@@ -92,6 +104,28 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
         importId,
         status: "skipped",
         reason: row ? `import is ${row.status}` : "import no longer exists",
+      };
+    }
+    if (row.processingAttempts >= config.importProcessing.maxAttempts) {
+      return giveUp(importId, row.processingAttempts, row.errorMessage);
+    }
+    // Counted before the risky work: an attempt that takes its worker down (out of memory,
+    // SIGKILL) never gets to record anything, and must still count. Temporal's retries within a
+    // run count as attempts too; every recorded outcome below replaces this message.
+    const attempt = row.processingAttempts + 1;
+    const claimed = await db.sessionImport.updateMany({
+      where: { id: importId, status: "PENDING", processingAttempts: row.processingAttempts },
+      data: {
+        processingAttempts: attempt,
+        errorMessage: `attempt ${attempt} started ${new Date().toISOString()} and did not finish (its worker died, ran out of memory or timed out)`,
+      },
+    });
+    if (claimed.count === 0) {
+      // Another attempt (a retry overlapping a slow one) claimed it first: it does the work.
+      return {
+        importId,
+        status: "skipped",
+        reason: "import is being processed by another attempt",
       };
     }
 
@@ -163,7 +197,7 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
     const finishImport = () =>
       db.sessionImport.update({
         where: { id: importId },
-        data: { status: "PROCESSED", processedAt: new Date(), ...LEASE_DONE },
+        data: { status: "PROCESSED", processedAt: new Date(), errorMessage: null, ...LEASE_DONE },
       });
 
     if (!row.fullTranscriptUrl) {
@@ -173,12 +207,31 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
     }
 
     await setStage("IN_PROGRESS");
-    let text: string;
+    // The raw text is kept as received; TRANSCRIPT_MAX_BYTES bounds it (5 MiB by default).
+    const raw: Buffer[] = [];
+    let messages: number;
     try {
-      text = await fetchTranscript(row.fullTranscriptUrl, row.company);
+      const body = await fetchTranscript(row.fullTranscriptUrl, row.company);
+      for await (const chunk of body) raw.push(chunk);
+      const ctx = Context.current();
+      messages = await storeTranscriptMessages(db, session.id, raw, {
+        zone,
+        maxMessages: config.importProcessing.transcriptMaxMessages,
+        onChunk: (stored) => {
+          progress.messages = stored;
+          ctx.heartbeat(progress);
+        },
+      });
     } catch (error) {
       // Not a failure of this import: the run tries it again once the host has a free slot.
-      if (error instanceof SourceHostBusyError) throw hostBusyFailure(error);
+      if (error instanceof SourceHostBusyError) {
+        // Waiting for a slot is no attempt at this import: give the count back.
+        await db.sessionImport.updateMany({
+          where: { id: importId, processingAttempts: attempt },
+          data: { processingAttempts: attempt - 1, errorMessage: null },
+        });
+        throw hostBusyFailure(error);
+      }
       return handleTranscriptFailure(
         error,
         importId,
@@ -188,22 +241,15 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
       );
     }
 
-    const messages = parseTranscript(text, zone);
+    const text = new TextDecoder("utf-8").decode(Buffer.concat(raw));
+    raw.length = 0;
     await db.$transaction([
-      db.message.createMany({
-        data: messages.map((m) => ({
-          sessionId: session.id,
-          order: m.order,
-          role: m.role,
-          content: m.content,
-          timestamp: m.timestamp,
-        })),
-        skipDuplicates: true,
-      }),
+      // Rows past the end of what was read belong to an earlier, longer version of the file.
+      db.message.deleteMany({ where: { sessionId: session.id, order: { gte: messages } } }),
       db.sessionImport.update({
         where: { id: importId },
         data: {
-          // PostgreSQL text cannot hold NUL (parseTranscript drops it from messages too).
+          // PostgreSQL text cannot hold NUL (parsing drops it from messages too).
           rawTranscriptContent: text.replaceAll("\u0000", ""),
           status: "PROCESSED",
           processedAt: new Date(),
@@ -217,14 +263,48 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
           status: "COMPLETED",
           completedAt: new Date(),
           errorMessage: null,
-          metadata: { messages: messages.length },
+          metadata: { messages },
         },
       }),
     ]);
-    return { importId, status: "processed", transcript: "completed", messages: messages.length };
+    return { importId, status: "processed", transcript: "completed", messages };
   }
 
-  async function fetchTranscript(url: string, company: CredentialOwner): Promise<string> {
+  /**
+   * Past IMPORT_MAX_ATTEMPTS: the import is FAILED with the last thing an attempt recorded (or
+   * that it never finished), and never taken again. Messages a dead attempt stored are removed,
+   * so no half transcript is analysed.
+   */
+  async function giveUp(
+    importId: string,
+    attempts: number,
+    last: string | null,
+  ): Promise<ImportOutcome> {
+    const reason = `gave up after ${attempts} attempts; last: ${last ?? "no error was recorded"}`;
+    const now = new Date();
+    await deleteTranscriptMessages(db, { importId });
+    await db.$transaction([
+      db.sessionProcessingStatus.updateMany({
+        where: {
+          session: { importId },
+          stage: "TRANSCRIPT_FETCH",
+          status: { in: ["PENDING", "IN_PROGRESS", "FAILED"] },
+        },
+        data: { status: "FAILED", completedAt: now, errorMessage: reason },
+      }),
+      db.sessionImport.update({
+        where: { id: importId },
+        data: { status: "FAILED", errorMessage: reason, processedAt: now, ...LEASE_DONE },
+      }),
+    ]);
+    log.warn({ importId, attempts, error: reason }, "import given up");
+    return { importId, status: "failed", error: reason };
+  }
+
+  async function fetchTranscript(
+    url: string,
+    company: CredentialOwner,
+  ): Promise<AsyncIterable<Buffer>> {
     const source = await openSource({
       url,
       // Only to the CSV's origin or one the operator listed, never because the CSV names a URL.
@@ -245,9 +325,7 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
         `expected a plain-text transcript but the server sent an HTML page (content-type ${source.contentType})`,
       );
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of source.body) chunks.push(chunk as Buffer);
-    return new TextDecoder("utf-8").decode(Buffer.concat(chunks));
+    return source.body;
   }
 
   /**
@@ -274,6 +352,8 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
     }
     const attempts = attemptsSoFar + 1;
     const final = !transient || attempts >= MAX_TRANSCRIPT_ATTEMPTS;
+    // A failed stage holds no messages: none a partial read stored are analysed.
+    await deleteTranscriptMessages(db, { sessionId });
     await db.$transaction([
       db.sessionProcessingStatus.update({
         where: { sessionId_stage: { sessionId, stage: "TRANSCRIPT_FETCH" } },

@@ -288,6 +288,8 @@ const envSchema = z.object({
   IMPORT_TIME_ZONE: timeZone("UTC"),
   TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
   TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
+  TRANSCRIPT_MAX_MESSAGES: int(5_000, 1, 10_000_000),
+  IMPORT_MAX_ATTEMPTS: int(10, 1, 1_000),
   FETCH_ALLOWED_HOSTS: allowedHosts,
   FETCH_MAX_PER_HOST: int(4, 1, 1_000),
   FETCH_HOST_WAIT_MS: int(10_000, 0, 600_000),
@@ -423,6 +425,10 @@ export interface Config {
     timeZone: string;
     transcriptTimeoutMs: number;
     transcriptMaxBytes: number;
+    /** A transcript with more messages fails its stage with the reason (none are stored). */
+    transcriptMaxMessages: number;
+    /** processImport attempts (Temporal's retries included) before an import is FAILED. */
+    maxAttempts: number;
   };
   /** Hosts CSV and transcript fetches may reach (FETCH_ALLOWED_HOSTS); empty: any host. */
   fetchAllowedHosts: HostRule[];
@@ -534,6 +540,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       timeZone: e.IMPORT_TIME_ZONE,
       transcriptTimeoutMs: e.TRANSCRIPT_FETCH_TIMEOUT,
       transcriptMaxBytes: e.TRANSCRIPT_MAX_BYTES,
+      transcriptMaxMessages: e.TRANSCRIPT_MAX_MESSAGES,
+      maxAttempts: e.IMPORT_MAX_ATTEMPTS,
     },
     fetchAllowedHosts: e.FETCH_ALLOWED_HOSTS,
     fetchMaxPerHost: e.FETCH_MAX_PER_HOST,

@@ -156,6 +156,13 @@ export interface OpenAIStandIn {
   stats(): StandInStats;
   /** The most recent requests (up to 10,000), oldest first. */
   requestLog(): StandInRequestLogEntry[];
+  /**
+   * Loses a batch the way OpenAI's side once did: from now on retrieve, cancel and list answer
+   * as if it never existed (404 "No batch found"). False when there was no such batch.
+   */
+  loseBatch(batchId: string): boolean;
+  /** Loses a stored file (uploads, batch output and error files): its routes answer 404. */
+  loseFile(fileId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -219,6 +226,8 @@ export async function startOpenAIStandIn(options: StandInOptions = {}): Promise<
     configure: (patch) => standIn.configure(patch),
     stats: () => standIn.snapshotStats(),
     requestLog: () => standIn.snapshotLog(),
+    loseBatch: (batchId) => standIn.loseBatch(batchId),
+    loseFile: (fileId) => standIn.loseFile(fileId),
     close: once(() => closeServer(server, standIn)),
   };
 }
@@ -1153,6 +1162,14 @@ class StandIn {
         retryAfterSeconds: next.retryAfterSeconds ?? this.retryAfterSeconds(),
       };
     }
+  }
+
+  loseBatch(batchId: string): boolean {
+    return this.batches.delete(batchId);
+  }
+
+  loseFile(fileId: string): boolean {
+    return this.files.delete(fileId);
   }
 
   snapshotStats(): StandInStats {

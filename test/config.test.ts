@@ -46,6 +46,8 @@ describe("configuration", () => {
       timeZone: "UTC",
       transcriptTimeoutMs: 30_000,
       transcriptMaxBytes: 5 * 1024 * 1024,
+      transcriptMaxMessages: 5_000,
+      maxAttempts: 10,
     });
     expect(config.sessionProcessing).toEqual({ interval: "*/5 * * * *", batchSize: 50 });
     expect(config.batchProcessing).toEqual({
@@ -148,6 +150,18 @@ describe("configuration", () => {
       'DATABASE_URL: expected a postgres: or postgresql: URL, got "mysql://root:***@db/x"',
       'PORT: expected an integer from 0 to 65535, got "70000"',
     ]);
+  });
+
+  it("TRANSCRIPT_MAX_MESSAGES and IMPORT_MAX_ATTEMPTS: positive whole numbers, named when not", () => {
+    expect(problems({ TRANSCRIPT_MAX_MESSAGES: "0", IMPORT_MAX_ATTEMPTS: "lots" })).toEqual([
+      'TRANSCRIPT_MAX_MESSAGES: expected an integer from 1 to 10000000, got "0"',
+      'IMPORT_MAX_ATTEMPTS: expected an integer from 1 to 1000, got "lots"',
+    ]);
+    const config = loadConfig({ TRANSCRIPT_MAX_MESSAGES: "200000", IMPORT_MAX_ATTEMPTS: "2" });
+    expect(config.importProcessing).toMatchObject({
+      transcriptMaxMessages: 200_000,
+      maxAttempts: 2,
+    });
   });
 
   it("FETCH_ALLOWED_HOSTS: host, host:port and *.domain entries; a malformed one is named", () => {

@@ -17,6 +17,7 @@ import {
 } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import type { BatchCreationCounts, BatchStatusCounts } from "../workflows/batch-processing.ts";
+import type { RunSummary as RunSummaryOf } from "../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../workflows/session-processing.ts";
 import { silentLog, startTestStack, type TestStack, testDatabase } from "./support/harness.ts";
 
@@ -703,4 +704,137 @@ describe("OpenAI faults: 429 with retry-after, 500, timeouts and malformed outpu
       ].join(" "),
     );
   }, 150_000);
+  it("batch mode: a batch OpenAI lost (404 on retrieve) and one whose output file is gone are failed at once, their requests requeued under AI_MAX_RETRIES; the other batches are still checked", async () => {
+    // Injected: three companies, one batch each; the stand-in loses batch A and the output file
+    // of batch B (both answer 404 through the real SDK). Counted: the status run's time and
+    // counts, each batch's end state, each request's status and retry count.
+    const { stack, company } = await deployment({ BATCH_MIN_REQUESTS: "1", AI_MAX_RETRIES: "1" }, [
+      "session-processing",
+      "batch-processing",
+    ]);
+    const region = stack.config.region ?? "";
+    const others = await Promise.all(
+      ["B", "C"].map((name) =>
+        db.company.create({
+          data: { name: `Vanished ${name} ${region}`, region, csvUrl: "http://127.0.0.1:9/x" },
+        }),
+      ),
+    );
+    const companies = [company, ...others];
+    for (const [i, c] of companies.entries()) {
+      await seedSessions(
+        db,
+        c.id,
+        Array.from({ length: 4 }, (_, k) => ({ index: 300 + i * 10 + k, marker: "" })),
+        new Date(),
+      );
+    }
+    const reader = new OpenAI({ apiKey: "faults", baseURL: openai.url, maxRetries: 0 });
+    const batchOf = async (companyId: string) => {
+      const batch = await db.aIBatchRequest.findFirstOrThrow({
+        where: { companyId, status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] } },
+      });
+      // Finished at the stand-in, so its output file exists before the check.
+      const remote = await (async () => {
+        for (let i = 0; i < 100; i++) {
+          const r = await reader.batches.retrieve(batch.openaiBatchId ?? "");
+          if (r.status === "completed") return r;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        throw new Error("the stand-in never completed the batch");
+      })();
+      return { batch, remote };
+    };
+    const requestsOf = (companyId: string) =>
+      db.aIProcessingRequest.findMany({ where: { companyId }, orderBy: { id: "asc" } });
+
+    await stack.run("session-processing");
+    const created = await stack.run<{ counts: BatchCreationCounts }>("batch-processing");
+    expect(created.result.counts.batchesCreated).toBe(3);
+    const [a, b, c] = await Promise.all(companies.map((x) => batchOf(x.id)));
+    if (!a || !b || !c) throw new Error("expected three batches");
+    expect(openai.loseBatch(a.remote.id)).toBe(true);
+    expect(openai.loseFile(b.remote.output_file_id ?? "")).toBe(true);
+
+    const checkStarted = Date.now();
+    const check = await stack.run<RunSummaryOf<BatchStatusCounts>>("batch-status");
+    const checkMs = Date.now() - checkStarted;
+    // One look per batch, no retries of a 404: seconds, not the minutes of Temporal's backoff.
+    expect(checkMs).toBeLessThan(15_000);
+    expect(check.result.outcome).toBe("SUCCEEDED");
+    expect(check.result.counts).toMatchObject({
+      checked: 3,
+      processed: 1,
+      failed: 2,
+      stillRunning: 0,
+      resultsApplied: 4,
+      requeued: 8,
+      failedForGood: 0,
+      errors: [],
+    });
+    const after = await db.aIBatchRequest.findMany({
+      where: { id: { in: [a.batch.id, b.batch.id, c.batch.id] } },
+    });
+    const state = (id: string) => after.find((x) => x.id === id);
+    expect(state(a.batch.id)).toMatchObject({ status: "FAILED" });
+    expect(state(a.batch.id)?.errorMessage).toContain(
+      `OpenAI has no batch ${a.remote.id} (404 on retrieve)`,
+    );
+    expect(state(b.batch.id)).toMatchObject({ status: "FAILED" });
+    expect(state(b.batch.id)?.errorMessage).toContain(
+      `OpenAI has no output file ${b.remote.output_file_id} of this batch (404)`,
+    );
+    expect(state(c.batch.id)).toMatchObject({ status: "PROCESSED" });
+    for (const [lost, reason] of [
+      [a, "404 on retrieve"],
+      [b, "output file"],
+    ] as const) {
+      for (const request of await requestsOf(lost.batch.companyId)) {
+        expect(request).toMatchObject({
+          processingStatus: "PENDING_BATCHING",
+          batchId: null,
+          retryCount: 1,
+        });
+        expect(request.errorMessage).toContain(reason);
+      }
+    }
+    for (const request of await requestsOf(c.batch.companyId))
+      expect(request.processingStatus).toBe("PROCESSING_COMPLETE");
+
+    // The requeued requests get a new batch each; A's is lost again, past AI_MAX_RETRIES=1 its
+    // requests fail for good with the reason; B's completes this time.
+    const again = await stack.run<{ counts: BatchCreationCounts }>("batch-processing");
+    expect(again.result.counts.batchesCreated).toBe(2);
+    const [a2, b2] = await Promise.all([a, b].map((x) => batchOf(x.batch.companyId)));
+    if (!a2 || !b2) throw new Error("expected two new batches");
+    expect(openai.loseBatch(a2.remote.id)).toBe(true);
+    const second = await stack.run<RunSummaryOf<BatchStatusCounts>>("batch-status");
+    expect(second.result.counts).toMatchObject({
+      checked: 2,
+      processed: 1,
+      failed: 1,
+      resultsApplied: 4,
+      requeued: 0,
+      failedForGood: 4,
+      errors: [],
+    });
+    for (const request of await requestsOf(a.batch.companyId)) {
+      expect(request).toMatchObject({ processingStatus: "PROCESSING_FAILED", retryCount: 2 });
+      expect(request.errorMessage).toMatch(/404 on retrieve.*gave up after 1 retries/);
+    }
+    for (const request of await requestsOf(b.batch.companyId))
+      expect(request.processingStatus).toBe("PROCESSING_COMPLETE");
+    // Nothing left in flight.
+    expect(
+      await db.aIBatchRequest.count({
+        where: {
+          companyId: { in: companies.map((x) => x.id) },
+          status: { notIn: ["PROCESSED", "FAILED", "CANCELLED"] },
+        },
+      }),
+    ).toBe(0);
+    console.log(
+      `FAULT-FIGURES openai-vanished-batch batches=3 lostBatches=2 lostFiles=1 firstCheckMs=${checkMs} requeued=8 failedForGood=4`,
+    );
+  }, 120_000);
 });

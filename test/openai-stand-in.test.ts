@@ -540,6 +540,29 @@ describe("OpenAI stand-in", () => {
       await expect(openai.batches.cancel(created.id)).rejects.toBeInstanceOf(BadRequestError);
     });
 
+    it("loses a batch and a result file on request: the SDK then gets OpenAI's 404", async () => {
+      const openai = client();
+      const lost = await createBatch(openai, [batchLine("s1", TRANSCRIPTS.login)]);
+      const kept = await createBatch(openai, [batchLine("s2", TRANSCRIPTS.login)]);
+      const { batch } = await waitForBatch(openai, kept.id, ["completed"]);
+
+      expect(standIn.loseBatch(lost.id)).toBe(true);
+      expect(standIn.loseBatch("batch_never_existed")).toBe(false);
+      const error = await openai.batches.retrieve(lost.id).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as NotFoundError).message).toContain(`No batch found with id '${lost.id}'`);
+      await expect(openai.batches.cancel(lost.id)).rejects.toBeInstanceOf(NotFoundError);
+      const listed: string[] = [];
+      for await (const listedBatch of openai.batches.list()) listed.push(listedBatch.id);
+      expect(listed).toEqual([kept.id]);
+
+      const outputFileId = batch.output_file_id ?? "";
+      expect(standIn.loseFile(outputFileId)).toBe(true);
+      await expect(openai.files.content(outputFileId)).rejects.toBeInstanceOf(NotFoundError);
+      // The batch itself still points at the file it lost.
+      expect((await openai.batches.retrieve(kept.id)).output_file_id).toBe(outputFileId);
+    });
+
     it("lists batches newest first with cursor pagination", async () => {
       const openai = client();
       const ids: string[] = [];

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "SessionImport" ADD COLUMN     "processingAttempts" INTEGER NOT NULL DEFAULT 0;

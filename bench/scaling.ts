@@ -19,9 +19,9 @@ import {
 
 /**
  * An I/O-bound backlog: direct-mode analysis against a stand-in answering after LATENCY_MS.
- * Each worker process runs at most WORKER_CAPACITY activities at once
- * (WORKER_MAX_CONCURRENT_ACTIVITIES), and a run keeps IN_FLIGHT requests going
- * (ANALYSIS_MAX_CONCURRENT): one process is full, a second has the rest to take.
+ * Each worker process runs at most WORKER_CAPACITY model calls at once (ANALYSIS_MAX_CONCURRENT,
+ * the analysis queue's slots per replica), and a run keeps IN_FLIGHT requests going
+ * (RUN_MAX_IN_FLIGHT): one process is full, a second has the rest to take.
  */
 const LATENCY_MS = 3_000;
 const WORKER_CAPACITY = 50;
@@ -101,8 +101,8 @@ async function runCase(
     const env = benchEnv(url, ctx.services.temporalAddress, region, {
       CSV_COMPANIES_FILTER: `region:${region}`,
       ANALYSIS_MODE: "direct",
-      ANALYSIS_MAX_CONCURRENT: String(IN_FLIGHT),
-      WORKER_MAX_CONCURRENT_ACTIVITIES: String(WORKER_CAPACITY),
+      ANALYSIS_MAX_CONCURRENT: String(WORKER_CAPACITY),
+      RUN_MAX_IN_FLIGHT: String(IN_FLIGHT),
       SESSION_PROCESSING_BATCH_SIZE: String(BACKLOG),
       OPENAI_BASE_URL: standIn.url,
       // Never a real key in a bench: the stand-in takes any.
@@ -116,7 +116,8 @@ async function runCase(
       )),
     );
     await Promise.all(workers.map((w) => w.waitReady(STARTUP_TIMEOUT_MS)));
-    await waitForActivityPollers(client, scheduleId, processes);
+    // The model calls run on the analysis queue, which every session-processing process polls.
+    await waitForActivityPollers(client, qualifiedName("analysis", region), processes);
 
     const callsBefore = standIn.stats().chatCompletions;
     const run = await triggerAndTime(
@@ -189,7 +190,7 @@ export async function scalingBench(ctx: BenchContext): Promise<void> {
       ratio,
       target: `>= ${TARGET}`,
       met: ratio >= TARGET && complete(one) && complete(two),
-      note: `direct mode, ANALYSIS_MAX_CONCURRENT=${IN_FLIGHT}, WORKER_MAX_CONCURRENT_ACTIVITIES=${WORKER_CAPACITY}, fresh database per case; completed / (SchedulerRun.startedAt .. last completedAt); activities per worker: ${JSON.stringify(two.byWorker)}`,
+      note: `direct mode, RUN_MAX_IN_FLIGHT=${IN_FLIGHT}, ANALYSIS_MAX_CONCURRENT=${WORKER_CAPACITY} per process, fresh database per case; completed / (SchedulerRun.startedAt .. last completedAt); activities per worker: ${JSON.stringify(two.byWorker)}`,
     });
     for (const r of [one, two]) {
       ctx.record({

@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import type { Client } from "@temporalio/client";
+import { ScheduleOverlapPolicy } from "@temporalio/client";
+import { createDatabase, type Database } from "../lib/db.ts";
+import { qualifiedName } from "../lib/schedulers.ts";
+import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import { cpuMeter, startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
+import {
+  type BenchContext,
+  benchEnv,
+  type CsvSource,
+  connectClient,
+  startCsvSource,
+} from "./support.ts";
+
+/**
+ * End to end: K companies serve CSV rows whose transcripts are on the same local source; the
+ * OpenAI stand-in answers after a fixed latency. Every schedule fires each minute (the only
+ * change to the default configuration); the clock runs from the first csv-import trigger to the
+ * last analysed session, with 1, 2 and 4 worker processes running every scheduler type.
+ * Direct mode in both sizes; batch mode too in the full run. The machine's CPU use during each
+ * case is measured: with 2 cores, it is the ceiling the process count runs into.
+ *
+ * Baseline: the quota-bound design this replaced analysed at most SESSION_PROCESSING_BATCH_SIZE
+ * (50) sessions per session-processing run, so at one run a minute 50 sessions a minute.
+ */
+const COMPANIES = 20;
+const LATENCY_MS = 1_000;
+const OLD_QUOTA_PER_MINUTE = 50;
+const EVERY_MINUTE = "* * * * *";
+
+interface CaseResult {
+  mode: "direct" | "batch";
+  processes: number;
+  sessions: number;
+  analysed: number;
+  ms: number;
+  perMinute: number;
+  cpu: number;
+  duplicates: number;
+  extraModelCalls: number;
+}
+
+async function analysed(db: Database) {
+  const [row] = await db.$queryRaw<
+    { completed: number; requests: number; sessions: number; last: Date | null }[]
+  >`SELECT (count(*) FILTER (WHERE "processingStatus" = 'PROCESSING_COMPLETE'))::int AS completed,
+           count(*)::int AS requests, count(DISTINCT "sessionId")::int AS sessions,
+           max("completedAt") AS last
+    FROM "AIProcessingRequest"`;
+  return row ?? { completed: 0, requests: 0, sessions: 0, last: null };
+}
+
+async function runCase(
+  ctx: BenchContext,
+  client: Client,
+  source: CsvSource,
+  standIn: OpenAIStandIn,
+  mode: "direct" | "batch",
+  processes: number,
+  rowsPerCompany: number,
+): Promise<CaseResult> {
+  const url = await ctx.services.freshDatabase(`throughput_${mode}_${processes}`);
+  const db = createDatabase(url, { poolSize: 2 });
+  const region = `t${randomBytes(3).toString("hex")}`;
+  const sessions = COMPANIES * rowsPerCompany;
+  const env = benchEnv(url, ctx.services.temporalAddress, region, {
+    CSV_COMPANIES_FILTER: `region:${region}`,
+    FETCH_ALLOWED_HOSTS: "127.0.0.1",
+    ANALYSIS_MODE: mode,
+    OPENAI_BASE_URL: standIn.url,
+    OPENAI_API_KEY: "",
+    CSV_IMPORT_INTERVAL: EVERY_MINUTE,
+    IMPORT_PROCESSING_INTERVAL: EVERY_MINUTE,
+    SESSION_PROCESSING_INTERVAL: EVERY_MINUTE,
+    BATCH_PROCESSING_INTERVAL: EVERY_MINUTE,
+    BATCH_PROCESSING_CHECK_INTERVAL: EVERY_MINUTE,
+  });
+  const workers = await startWorkerProcesses(`tp-${mode}-${processes}`, processes, env, ["--all"]);
+  const schedules = [
+    "csv-import",
+    "import-processing",
+    "session-processing",
+    "batch-processing",
+    "batch-status",
+  ].map((base) => qualifiedName(base, region));
+  try {
+    await db.company.createMany({
+      data: Array.from({ length: COMPANIES }, (_, c) => ({
+        name: `Throughput ${c}`,
+        region,
+        csvUrl: source.urlFor(`${region}-${c}`, rowsPerCompany, { transcripts: true }),
+      })),
+    });
+    const callsBefore = standIn.stats().chatCompletions;
+    const cpu = cpuMeter();
+    const started = Date.now();
+    await client.schedule
+      .getHandle(qualifiedName("csv-import", region))
+      .trigger(ScheduleOverlapPolicy.SKIP);
+    const deadline = started + 30 * 60_000;
+    let figures = await analysed(db);
+    while (figures.completed < sessions && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      figures = await analysed(db);
+    }
+    const busy = cpu();
+    const ms = (figures.last?.getTime() ?? Date.now()) - started;
+    const modelCalls = standIn.stats().chatCompletions - callsBefore;
+    const result: CaseResult = {
+      mode,
+      processes,
+      sessions,
+      analysed: figures.completed,
+      ms,
+      perMinute: (figures.completed * 60_000) / ms,
+      cpu: busy,
+      duplicates: figures.requests - figures.sessions,
+      // Batch mode answers through batch files, not chat completions.
+      extraModelCalls: mode === "direct" ? modelCalls - figures.completed : 0,
+    };
+    ctx.log(
+      `  ${mode}, ${processes} process(es): ${figures.completed}/${sessions} analysed in ${ms} ms = ${result.perMinute.toFixed(0)}/min; CPU ${(busy * 100).toFixed(0)}%; ${figures.requests} requests for ${figures.sessions} sessions; ${modelCalls} chat completions`,
+    );
+    return result;
+  } finally {
+    await stopWorkerProcesses(workers);
+    for (const scheduleId of schedules) {
+      await client.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => undefined);
+    }
+    await db.$disconnect();
+  }
+}
+
+export async function throughputBench(ctx: BenchContext): Promise<void> {
+  const source = await startCsvSource();
+  const standIn = await startOpenAIStandIn({
+    behaviour: {
+      latencyMs: LATENCY_MS,
+      batch: { validatingMs: 1_000, inProgressMs: 5_000, finalizingMs: 1_000 },
+    },
+  });
+  const temporal = await connectClient(ctx.services.temporalAddress);
+  const rows = ctx.large ? 150 : 100;
+  const modes: ("direct" | "batch")[] = ctx.large ? ["direct", "batch"] : ["direct"];
+  try {
+    for (const mode of modes) {
+      const cases: CaseResult[] = [];
+      for (const processes of [1, 2, 4]) {
+        cases.push(await runCase(ctx, temporal.client, source, standIn, mode, processes, rows));
+      }
+      const one = cases[0] as CaseResult;
+      for (const c of cases) {
+        const complete = c.analysed === c.sessions;
+        const target = c.processes === 1 ? 10 : c.processes === 2 ? 1.8 : 3;
+        const ratio =
+          c.processes === 1 ? c.perMinute / OLD_QUOTA_PER_MINUTE : c.perMinute / one.perMinute;
+        ctx.record({
+          bench: "throughput",
+          metric: `${mode} mode, ${c.processes} process(es), ${c.sessions} sessions, L=${LATENCY_MS} ms`,
+          value: c.perMinute,
+          unit: "sessions/min",
+          baseline:
+            c.processes === 1
+              ? "quota-bound design: 50 sessions per run, one run a minute"
+              : "1 process, same run",
+          baselineValue: c.processes === 1 ? OLD_QUOTA_PER_MINUTE : one.perMinute,
+          ratio,
+          target: `>= ${target}x`,
+          met: complete && ratio >= target,
+          note: `first trigger to last analysed session, ${c.ms} ms; machine CPU ${(c.cpu * 100).toFixed(0)}% busy (2 cores: the ceiling when near 100%); ${c.duplicates} duplicate requests, ${c.extraModelCalls} model calls beyond one per session`,
+        });
+        ctx.record({
+          bench: "throughput",
+          metric: `${mode} mode, ${c.processes} process(es): duplicated rows or model calls`,
+          value: c.duplicates + c.extraModelCalls,
+          unit: "rows+calls",
+          target: "0",
+          met: c.duplicates === 0 && c.extraModelCalls === 0 && complete,
+        });
+      }
+    }
+  } finally {
+    await temporal.close();
+    await standIn.close();
+    await source.close();
+  }
+}

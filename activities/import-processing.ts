@@ -15,13 +15,6 @@ import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
 import { deleteTranscriptMessages, storeTranscriptMessages } from "./transcript-store.ts";
 
-export interface ClaimImportsInput {
-  region?: string | undefined;
-  limit: number;
-  /** Keyset cursor: imports created after this one (same createdAt: larger id). */
-  after?: { createdAt: string; id: string } | undefined;
-}
-
 export interface ImportRef {
   id: string;
   createdAt: string;
@@ -43,29 +36,6 @@ const LEASE_DONE = { leaseUntil: null, leaseHolder: null };
 
 export function createImportProcessingActivities({ db, config, log, hostLimiter }: ActivityDeps) {
   const zone = config.importProcessing.timeZone;
-
-  /** The oldest PENDING imports of ACTIVE companies, one page at a time. */
-  async function listPendingImports(input: ClaimImportsInput): Promise<ImportRef[]> {
-    const after = input.after
-      ? {
-          OR: [
-            { createdAt: { gt: new Date(input.after.createdAt) } },
-            { createdAt: new Date(input.after.createdAt), id: { gt: input.after.id } },
-          ],
-        }
-      : {};
-    const rows = await db.sessionImport.findMany({
-      where: {
-        status: "PENDING",
-        company: { status: "ACTIVE", ...(input.region ? { region: input.region } : {}) },
-        ...after,
-      },
-      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
-      take: input.limit,
-      select: { id: true, createdAt: true },
-    });
-    return rows.map((r) => ({ id: r.id, createdAt: r.createdAt.toISOString() }));
-  }
 
   /**
    * Turns one import into a Session with its five stage rows and its messages. Idempotent: the
@@ -381,5 +351,5 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
     return { importId, status: "processed", transcript: "failed", messages: 0, error: message };
   }
 
-  return { listPendingImports, processImport };
+  return { processImport };
 }

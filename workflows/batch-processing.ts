@@ -4,11 +4,13 @@ import type { Activities } from "../activities/index.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline } from "./run-limits.ts";
 import {
+  afterDrain,
   type Continuation,
   describeError,
   historyNearlyFull,
   type RunSummary,
   recordedRun,
+  summaryWith,
 } from "./run-record.ts";
 
 export interface BatchCreationWorkflowInput extends RunLimits {
@@ -124,7 +126,7 @@ export async function batchCreationWorkflow(
       const noteError = (error: string) => {
         if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push(error);
       };
-      const { end, leftover } = await drain<string>({
+      const drained = await drain<string>({
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
@@ -158,22 +160,17 @@ export async function batchCreationWorkflow(
           return "done";
         },
       });
-      if (end === "continue") {
-        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
-      }
-      return {
-        kind: "done",
-        summary: {
-          outcome:
-            counts.errors.length === 0
-              ? "SUCCEEDED"
-              : counts.batchesCreated > 0
-                ? "PARTIAL"
-                : "FAILED",
+      return afterDrain(drained, state, counts, () =>
+        summaryWith(
+          counts.errors.length === 0
+            ? "SUCCEEDED"
+            : counts.batchesCreated > 0
+              ? "PARTIAL"
+              : "FAILED",
           counts,
-          ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
-        },
-      };
+          counts.errors,
+        ),
+      );
     },
     (next) => continueAsNew<typeof batchCreationWorkflow>({ ...input, continuation: next }),
   );
@@ -213,7 +210,7 @@ export async function batchStatusWorkflow(
         counts.requeued += result.requeued ?? 0;
         counts.failedForGood += result.failedForGood ?? 0;
       };
-      const { end, leftover } = await drain<string>({
+      const drained = await drain<string>({
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
@@ -232,18 +229,13 @@ export async function batchStatusWorkflow(
           return "done";
         },
       });
-      if (end === "continue") {
-        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
-      }
-      return {
-        kind: "done",
-        summary: {
-          outcome:
-            counts.errors.length === 0 ? "SUCCEEDED" : counts.checked > 0 ? "PARTIAL" : "FAILED",
+      return afterDrain(drained, state, counts, () =>
+        summaryWith(
+          counts.errors.length === 0 ? "SUCCEEDED" : counts.checked > 0 ? "PARTIAL" : "FAILED",
           counts,
-          ...(counts.errors.length > 0 ? { error: counts.errors.slice(0, 5).join("; ") } : {}),
-        },
-      };
+          counts.errors,
+        ),
+      );
     },
     (next) => continueAsNew<typeof batchStatusWorkflow>({ ...input, continuation: next }),
   );

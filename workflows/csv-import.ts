@@ -10,11 +10,13 @@ import { SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {
+  afterDrain,
   type Continuation,
   describeError,
   historyNearlyFull,
   type RunSummary,
   recordedRun,
+  summaryWith,
 } from "./run-record.ts";
 
 export interface CsvImportWorkflowInput extends RunLimits {
@@ -94,7 +96,7 @@ export async function csvImportWorkflow(
       const state: CsvImportState = previous ?? { counts: emptyRunCounts(), carried: [] };
       let listedAll = false;
 
-      const { end, leftover } = await drain<CompanyRef>({
+      const drained = await drain<CompanyRef>({
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
@@ -123,35 +125,30 @@ export async function csvImportWorkflow(
         },
       });
 
-      if (end === "continue") {
-        return { kind: "continue", state: { ...state, carried: leftover }, progress: state.counts };
-      }
-      const counts = state.counts;
-      const problems = [
-        ...counts.perCompany
-          .filter((r) => r.status === "failed")
-          .map((r) => `${r.companyName}: ${r.error}`),
-        ...(leftover.length > 0
-          ? [`${leftover.length} company(ies) waited for a busy source host past the deadline`]
-          : []),
-        ...(end === "deadline" && !listedAll
-          ? ["run deadline reached before every company was visited; the next run goes on"]
-          : []),
-      ];
-      const outcome =
-        counts.companies > 0 && counts.failed === counts.companies
-          ? "FAILED"
-          : problems.length > 0
-            ? "PARTIAL"
-            : "SUCCEEDED";
-      return {
-        kind: "done",
-        summary: {
-          outcome,
-          counts,
-          ...(problems.length > 0 ? { error: problems.join("; ").slice(0, 2000) } : {}),
-        },
-      };
+      return afterDrain(drained, state, state.counts, () => {
+        const counts = state.counts;
+        const problems = [
+          ...counts.perCompany
+            .filter((r) => r.status === "failed")
+            .map((r) => `${r.companyName}: ${r.error}`),
+          ...(drained.leftover.length > 0
+            ? [
+                `${drained.leftover.length} company(ies) waited for a busy source host past the deadline`,
+              ]
+            : []),
+          ...(drained.end === "deadline" && !listedAll
+            ? ["run deadline reached before every company was visited; the next run goes on"]
+            : []),
+        ];
+        const outcome =
+          counts.companies > 0 && counts.failed === counts.companies
+            ? "FAILED"
+            : problems.length > 0
+              ? "PARTIAL"
+              : "SUCCEEDED";
+        // Every problem in the error (bounded), not only the first five.
+        return summaryWith(outcome, counts, problems.length > 0 ? [problems.join("; ")] : []);
+      });
     },
     (next) => continueAsNew<typeof csvImportWorkflow>({ ...input, continuation: next }),
   );

@@ -5,11 +5,13 @@ import { IMPORT_ACTIVITY_MAX_ATTEMPTS, SOURCE_HOST_BUSY } from "../lib/pipeline-
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {
+  afterDrain,
   type Continuation,
   describeError,
   historyNearlyFull,
   type RunSummary,
   recordedRun,
+  summaryWith,
 } from "./run-record.ts";
 
 export interface ImportProcessingWorkflowInput extends RunLimits {
@@ -90,7 +92,7 @@ export async function importProcessingWorkflow(
       // Claimed imports stay reserved for this run for all their attempts, with room to wait.
       const leaseMs = input.timeoutMs * IMPORT_ACTIVITY_MAX_ATTEMPTS + 5 * 60_000;
 
-      const { end, leftover } = await drain<ImportRef>({
+      const drained = await drain<ImportRef>({
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
@@ -125,23 +127,17 @@ export async function importProcessingWorkflow(
         },
       });
 
-      if (end === "continue") {
-        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
-      }
-      await releaseImportLeases({ holder: run.workflowId });
+      if (drained.end !== "continue") await releaseImportLeases({ holder: run.workflowId });
       const troubled = counts.failed + counts.transcriptsFailed;
-      return {
-        kind: "done",
-        summary: {
-          outcome: troubled === 0 ? "SUCCEEDED" : counts.processed > 0 ? "PARTIAL" : "FAILED",
+      return afterDrain(drained, state, counts, () =>
+        summaryWith(
+          troubled === 0 ? "SUCCEEDED" : counts.processed > 0 ? "PARTIAL" : "FAILED",
           counts,
-          ...(troubled > 0
-            ? {
-                error: `${troubled} import(s) had errors; first: ${counts.errors[0]?.error ?? "?"}`,
-              }
-            : {}),
-        },
-      };
+          troubled > 0
+            ? [`${troubled} import(s) had errors; first: ${counts.errors[0]?.error ?? "?"}`]
+            : [],
+        ),
+      );
     },
     (next) => continueAsNew<typeof importProcessingWorkflow>({ ...input, continuation: next }),
   );

@@ -8,6 +8,7 @@ import {
 } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
 import type { RunOutcome } from "../activities/run-records.ts";
+import type { DrainResult } from "./drain.ts";
 
 const { recordRunStarted, recordRunFinished, recordRunProgress } = proxyActivities<Activities>({
   startToCloseTimeout: "30s",
@@ -42,6 +43,36 @@ export interface RunIdentity {
 export type Step<S, T> =
   | { kind: "done"; summary: RunSummary<T> }
   | { kind: "continue"; state: S; progress: T };
+
+/**
+ * What a drained execution ends with: its state (with the items it did not get to) for the next
+ * execution when it handed over, else the run's summary.
+ */
+export function afterDrain<I, S extends { carried: I[] }, T>(
+  drained: DrainResult<I>,
+  state: S,
+  counts: T,
+  summarise: () => RunSummary<T>,
+): Step<S, T> {
+  if (drained.end === "continue") {
+    return { kind: "continue", state: { ...state, carried: drained.leftover }, progress: counts };
+  }
+  return { kind: "done", summary: summarise() };
+}
+
+/** A summary whose error lists the first few problems, when there are any. */
+export function summaryWith<T>(
+  outcome: RunSummary<T>["outcome"],
+  counts: T,
+  problems: readonly string[],
+  maxLength = 2000,
+): RunSummary<T> {
+  return {
+    outcome,
+    counts,
+    ...(problems.length > 0 ? { error: problems.slice(0, 5).join("; ").slice(0, maxLength) } : {}),
+  };
+}
 
 /** Input a recorded workflow carries from one execution to the next. */
 export interface Continuation<S> {

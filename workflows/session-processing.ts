@@ -4,11 +4,13 @@ import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline } from "./run-limits.ts";
 import {
+  afterDrain,
   type Continuation,
   describeError,
   historyNearlyFull,
   type RunSummary,
   recordedRun,
+  summaryWith,
 } from "./run-record.ts";
 
 export interface SessionProcessingWorkflowInput extends RunLimits {
@@ -93,7 +95,7 @@ export async function sessionProcessingWorkflow(
         return queued;
       };
 
-      const { end, leftover } = await drain<string>({
+      const drained = await drain<string>({
         carried: state.carried,
         window: input.window,
         deadline: runDeadline(run, input),
@@ -123,17 +125,13 @@ export async function sessionProcessingWorkflow(
         },
       });
 
-      if (end === "continue") {
-        return { kind: "continue", state: { ...state, carried: leftover }, progress: counts };
-      }
-      return {
-        kind: "done",
-        summary: {
-          outcome: counts.failed === 0 ? "SUCCEEDED" : counts.analysed > 0 ? "PARTIAL" : "FAILED",
+      return afterDrain(drained, state, counts, () =>
+        summaryWith(
+          counts.failed === 0 ? "SUCCEEDED" : counts.analysed > 0 ? "PARTIAL" : "FAILED",
           counts,
-          ...(counts.failed > 0 ? { error: `${counts.failed} analysis request(s) failed` } : {}),
-        },
-      };
+          counts.failed > 0 ? [`${counts.failed} analysis request(s) failed`] : [],
+        ),
+      );
     },
     (next) => continueAsNew<typeof sessionProcessingWorkflow>({ ...input, continuation: next }),
   );

@@ -385,10 +385,11 @@ describe("admin API", () => {
     const response = await app.request("/api/admin/schedulers/health");
     expect(response.status).toBe(503);
     const body = (await response.json()) as HealthReport;
-    expect(body.details["batch-status"]).toEqual({
+    expect(body.details["batch-status"]).toMatchObject({
       status: "ERROR",
       healthy: false,
       lastSuccess: "2025-06-01T00:00:01.000Z",
+      reason: expect.stringMatching(/no successful run for \d+ intervals/),
     });
     // The same data under the default of 3 intervals is still healthy.
     expect((await call("/api/admin/schedulers/health")).body.details["batch-status"].status).toBe(

@@ -76,6 +76,8 @@ describe("replicas of one worker type in separate processes", () => {
       env: {
         CSV_IMPORT_BATCH_SIZE: "8",
         CSV_IMPORT_MAX_CONCURRENT: String(CONCURRENCY),
+        // Every company is on one test host: these tests are about replicas, not host limits.
+        FETCH_MAX_PER_HOST: "100",
         CSV_IMPORT_TIMEOUT: "30000",
         // Short enough to recover quickly from the kill, long enough for a busy 2-core machine.
         ACTIVITY_HEARTBEAT_TIMEOUT_MS: "5000",

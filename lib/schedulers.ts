@@ -35,6 +35,12 @@ export interface SchedulerDefinition {
   catchupWindowMs: number;
   /** Upper bound of one run, so a stuck run cannot hold the schedule forever (SKIP overlap). */
   runTimeoutMs: number;
+  /** `<TYPE>_ENABLED`: false removes the schedule (the worker keeps draining runs). */
+  enabled: boolean;
+  /** `<TYPE>_AUTO_START`: false creates the schedule paused, with a note saying why. */
+  autoStart: boolean;
+  /** `<TYPE>_CRITICAL`: false makes this scheduler's ERROR degrade health instead of failing it. */
+  critical: boolean;
 }
 
 /** Names carry the region so two regions share one namespace without touching each other. */
@@ -99,7 +105,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
   };
 
-  return [
+  return withSwitches(config, [
     {
       ...common,
       id: "csv-import",
@@ -166,7 +172,15 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
       cron: config.batchProcessing.checkInterval,
       runTimeoutMs: 3_600_000,
     },
-  ];
+  ]);
+}
+
+/** Each definition with its worker type's switches (batch-status follows batch-processing). */
+function withSwitches(
+  config: Config,
+  defs: Omit<SchedulerDefinition, "enabled" | "autoStart" | "critical">[],
+): SchedulerDefinition[] {
+  return defs.map((def) => ({ ...def, ...config.scheduler.types[def.workerType] }));
 }
 
 export function definitionsForWorker(

@@ -83,7 +83,10 @@ export async function removeOrphanedSchedules(
       .getHandle(orphan.scheduleId)
       .delete()
       .catch(() => undefined);
-    log?.warn({ scheduleId: orphan.scheduleId, reason: orphan.reason }, "orphaned schedule removed");
+    log?.warn(
+      { scheduleId: orphan.scheduleId, reason: orphan.reason },
+      "orphaned schedule removed",
+    );
     removed.push(orphan.scheduleId);
   }
   return removed;

@@ -89,7 +89,11 @@ export function liveSpec(schedule: ScheduleDescription): LiveSpec {
  * Whether the schedule fires exactly when the configured cron would: the same times over the
  * span of the next fire times Temporal computed (it lists ten), and the same time zone.
  */
-export function specMatches(cron: string, timeZone: string, schedule: ScheduleDescription): boolean {
+export function specMatches(
+  cron: string,
+  timeZone: string,
+  schedule: ScheduleDescription,
+): boolean {
   const live = liveSpec(schedule);
   if (live.timeZone !== timeZone) return false;
   const times = schedule.info.nextActionTimes.map((t) => t.getTime());

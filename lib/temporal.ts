@@ -53,6 +53,18 @@ export interface TemporalClient {
  */
 export async function connectTemporalClient(config: Config): Promise<TemporalClient> {
   const connection = Connection.lazy(temporalConnectionOptions(config));
+  // Connect now when Temporal answers (so the first health check is not also the first
+  // connection); when it does not, carry on and let calls report it.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    connection.ensureConnected().catch(() => undefined),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, CONNECT_WAIT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
   const client = new Client({ connection, namespace: config.temporal.namespace });
   return { client, connection };
 }
+
+/** How long a process waits for Temporal at startup before carrying on without it. */
+const CONNECT_WAIT_MS = 5_000;

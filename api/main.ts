@@ -21,6 +21,11 @@ runMain(async () => {
       "Temporal is unreachable at startup: the API runs and reports it (health ERROR, /readyz 503)",
     ),
   );
+  // Prisma's first query loads its query engine: done before listening, so the first health
+  // check is as quick as the others (and a database outage is logged at once).
+  await db.$queryRaw`SELECT 1`.catch((error: unknown) =>
+    log.error({ err: error }, "PostgreSQL is unreachable at startup: the API runs and reports it"),
+  );
   let stopping = false;
   const api = await startApiServer({
     config,

@@ -34,7 +34,7 @@ import { ensureTemporalCli, PROJECT_ROOT, startTemporalDevServer } from "./servi
  * new one while runs of the old version may still be open.
  */
 // CommonJS package: Node's ESM loader sees only its default export.
-const { temporal } = proto;
+const historyProto = proto.temporal.api.history.v1.History;
 const OUT_DIR = join(PROJECT_ROOT, "test", "fixtures", "histories");
 const NEVER = "0 0 1 1 *";
 
@@ -114,7 +114,7 @@ runMain(async () => {
       const file = join(OUT_DIR, `${def.workflowType}.json`);
       writeFileSync(
         file,
-        `${JSON.stringify(temporal.api.history.v1.History.fromObject(history).toJSON(), null, 1)}\n`,
+        `${JSON.stringify(historyProto.fromObject(history).toJSON(), null, 1)}\n`,
       );
       process.stdout.write(
         `recorded ${def.workflowType} (${history.events?.length} events) -> ${file}\n`,

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { NativeConnection } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ConfigError, loadConfig } from "../lib/config.ts";
+import { type ConfigError, loadConfig } from "../lib/config.ts";
 import { connectTemporalClient, temporalConnectionOptions } from "../lib/temporal.ts";
 import { createTestPki, startMtlsProxy, type TestPki } from "./support/tls-proxy.ts";
 

@@ -10,7 +10,13 @@ import {
   reconcileSchedules,
   scheduleDrift,
 } from "../lib/schedules.ts";
-import { testConfig, testDatabase, testTemporalClient, waitFor } from "./support/harness.ts";
+import {
+  startTestWorkers,
+  testConfig,
+  testDatabase,
+  testTemporalClient,
+  waitFor,
+} from "./support/harness.ts";
 
 describe("schedule reconciliation against the Temporal dev server", () => {
   let client: Client;
@@ -232,5 +238,27 @@ describe("schedule reconciliation against the Temporal dev server", () => {
     expect(paused.info.recentActions).toEqual([]);
     // A second start (npm run dev restarted) triggers nothing again.
     expect(await kickStartSchedules(client, defs)).toEqual([]);
+  });
+
+  it("workers reconcile on a timer too: an edit made while they run is put back", async () => {
+    const database = await testDatabase();
+    const timed = withEnv({ SCHEDULER_RECONCILE_INTERVAL_MS: "1000" });
+    const workers = await startTestWorkers(timed, database.db, ["csv-import"]);
+    try {
+      const def = csvImport(timed);
+      const handle = client.schedule.getHandle(def.scheduleId);
+      await handle.update((previous) => ({
+        ...previous,
+        spec: { cronExpressions: ["7 * * * *"], timezone: "UTC" },
+      }));
+      await waitFor(
+        "the periodic reconcile to put the spec back",
+        async () => liveSpec(await handle.describe()).cron === def.cron,
+        { timeoutMs: 15_000, intervalMs: 300 },
+      );
+    } finally {
+      await workers.shutdown();
+      await database.drop();
+    }
   });
 });

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../lib/config.ts";
 import type { HealthReport } from "../lib/scheduler-status.ts";
+import { schedulerDefinitions } from "../lib/schedulers.ts";
+import { reconcileSchedules } from "../lib/schedules.ts";
+import { connectTemporalClient } from "../lib/temporal.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import { testDatabase, testEnv, waitFor } from "./support/harness.ts";
-import { spawnApiProcess, spawnWorkerProcess } from "./support/processes.ts";
+import { spawnApiProcess, spawnTsx, spawnWorkerProcess } from "./support/processes.ts";
 
 /** How processes start when a part of the system is switched off or unreachable. */
 describe("process startup", () => {
@@ -64,4 +68,51 @@ describe("process startup", () => {
       await api.exited;
     }
   }, 90_000);
+
+  it("npm run dev restarted: a paused schedule is not run; only never-run ones get a first run", async () => {
+    const env = {
+      ...testEnv(databaseUrl),
+      LOG_LEVEL: "info",
+      PORT: String(await freePort()),
+      DEMO_SOURCE_PORT: String(await freePort()),
+      OPENAI_STAND_IN_PORT: String(await freePort()),
+    };
+    const config = loadConfig(env);
+    const defs = schedulerDefinitions(config);
+    const { client, connection } = await connectTemporalClient(config);
+    const csv = defs.find((d) => d.id === "csv-import");
+    const imports = defs.find((d) => d.id === "import-processing");
+    if (!csv || !imports) throw new Error("definitions missing");
+    // The state before the restart: every schedule exists, the operator paused csv-import.
+    await reconcileSchedules(client, defs);
+    await client.schedule.getHandle(csv.scheduleId).pause("paused by ops before the restart");
+    const dev = spawnTsx("scripts/dev.ts", [], env);
+    try {
+      await waitFor(
+        "npm run dev to be up",
+        async () => {
+          if (dev.child.exitCode !== null) throw new Error(`dev exited:\n${dev.output()}`);
+          return dev.output().includes("LiveDash scheduler platform is running");
+        },
+        { timeoutMs: 90_000, intervalMs: 500 },
+      );
+      const paused = await client.schedule.getHandle(csv.scheduleId).describe();
+      expect(paused.state.paused).toBe(true);
+      expect(paused.info.numActionsTaken).toBe(0);
+      expect(paused.info.recentActions).toEqual([]);
+      expect(
+        (await client.schedule.getHandle(imports.scheduleId).describe()).info.numActionsTaken,
+      ).toBe(1);
+    } finally {
+      dev.child.kill("SIGTERM");
+      await dev.exited;
+      for (const def of defs) {
+        await client.schedule
+          .getHandle(def.scheduleId)
+          .delete()
+          .catch(() => undefined);
+      }
+      await connection.close();
+    }
+  }, 150_000);
 });

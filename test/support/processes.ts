@@ -15,7 +15,7 @@ export interface WorkerProcess {
 }
 
 /** `node --import tsx <script>` from the project root, its stdout and stderr collected. */
-function spawnTsx(script: string, args: string[], env: Record<string, string>) {
+export function spawnTsx(script: string, args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },

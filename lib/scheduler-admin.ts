@@ -3,6 +3,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
+import { decodeCursor, encodeCursor, type RunView, toRunView } from "./run-view.ts";
 import { findOrphanedSchedules, type OrphanedSchedule } from "./schedule-orphans.ts";
 import { liveSpec } from "./schedule-spec.ts";
 import {
@@ -21,17 +22,7 @@ import { reconcileSchedule } from "./schedules.ts";
  * SchedulerAction records who did what.
  */
 
-export interface RunView {
-  workflowId: string;
-  runId: string;
-  outcome: string;
-  scheduledAt: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  counts: unknown;
-  error: string | null;
-}
+export type { RunView } from "./run-view.ts";
 
 export interface SchedulerView {
   id: string;
@@ -105,30 +96,6 @@ export class ActionConflictError extends Error {
 /** Run statistics over this many most recent finished runs. */
 const METRICS_WINDOW = 100;
 const LAST_RUNS = 5;
-
-export function toRunView(run: {
-  workflowId: string;
-  runId: string;
-  outcome: string;
-  scheduledAt: Date | null;
-  startedAt: Date;
-  finishedAt: Date | null;
-  durationMs: number | null;
-  counts: Prisma.JsonValue;
-  error: string | null;
-}): RunView {
-  return {
-    workflowId: run.workflowId,
-    runId: run.runId,
-    outcome: run.outcome,
-    scheduledAt: run.scheduledAt?.toISOString() ?? null,
-    startedAt: run.startedAt.toISOString(),
-    finishedAt: run.finishedAt?.toISOString() ?? null,
-    durationMs: run.durationMs,
-    counts: run.counts,
-    error: run.error,
-  };
-}
 
 export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
   const { config, client, db } = deps;
@@ -267,6 +234,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     const def = definition(schedulerId);
     await syncRunOutcomes({ client, db, defs: [def] });
     const cursor = page.before ? decodeCursor(page.before) : undefined;
+    if (page.before && !cursor) throw new ActionConflictError("invalid cursor");
     const rows = await db.schedulerRun.findMany({
       where: {
         scheduleId: def.scheduleId,
@@ -432,16 +400,3 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
 }
 
 export type SchedulerAdmin = ReturnType<typeof createSchedulerAdmin>;
-
-function encodeCursor(startedAt: Date, id: string): string {
-  return Buffer.from(`${startedAt.toISOString()}|${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { startedAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  const startedAt = new Date(at ?? "");
-  if (!id || Number.isNaN(startedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw new ActionConflictError("invalid cursor");
-  }
-  return { startedAt, id };
-}

@@ -12,6 +12,8 @@ import {
 import type { SchedulerDefinition } from "./schedulers.ts";
 import { scheduleDrift } from "./schedules.ts";
 
+export { type HealthReport, healthReport } from "./health-report.ts";
+
 // The package is CommonJS: Node's ESM loader (tsx in production) sees only its default export.
 const { temporal } = proto;
 
@@ -396,56 +398,4 @@ export function allSchedulerStatuses(
   defs: SchedulerDefinition[],
 ): Promise<SchedulerStatus[]> {
   return Promise.all(defs.map((def) => schedulerStatus(options, def)));
-}
-
-export interface HealthReport {
-  healthy: boolean;
-  status: "healthy" | "degraded" | "unhealthy";
-  timestamp: string;
-  schedulers: { total: number; running: number; errors: number };
-  details: Record<
-    string,
-    { status: SchedulerState; healthy: boolean; lastSuccess: string | null; reason?: string }
-  >;
-  /** Orphaned schedules (lib/schedule-orphans.ts), only when there are any. */
-  orphans?: { scheduleId: string; reason: string }[];
-}
-
-/**
- * The documented health format. A critical scheduler (the default) that is not healthy makes the
- * answer unhealthy (503); a non-critical one (`<TYPE>_CRITICAL=false`) only degraded. Each
- * detail carries the reason when there is one; orphaned schedules degrade the answer.
- */
-export function healthReport(
-  statuses: SchedulerStatus[],
-  now = new Date(),
-  orphans: { scheduleId: string; reason: string }[] = [],
-): HealthReport {
-  const healthy = statuses.every((s) => s.healthy || !s.critical);
-  const allGood =
-    statuses.every((s) => s.status === "RUNNING" && s.healthy) && orphans.length === 0;
-  return {
-    healthy,
-    status: !healthy ? "unhealthy" : allGood ? "healthy" : "degraded",
-    timestamp: now.toISOString(),
-    schedulers: {
-      total: statuses.length,
-      running: statuses.filter((s) => s.status === "RUNNING").length,
-      errors: statuses.filter((s) => !s.healthy).length,
-    },
-    details: Object.fromEntries(
-      statuses.map((s) => [
-        s.id,
-        {
-          status: s.status,
-          healthy: s.healthy,
-          lastSuccess: s.lastSuccess?.toISOString() ?? null,
-          ...(s.reason ? { reason: s.reason } : {}),
-        },
-      ]),
-    ),
-    ...(orphans.length > 0
-      ? { orphans: orphans.map((o) => ({ scheduleId: o.scheduleId, reason: o.reason })) }
-      : {}),
-  };
 }

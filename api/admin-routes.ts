@@ -5,10 +5,9 @@ import {
   type SchedulerAdmin,
   UnknownSchedulerError,
 } from "../lib/scheduler-admin.ts";
+import { SCHEDULER_ID, SCHEDULER_ID_HINT } from "../lib/scheduler-id.ts";
 import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
 
-/** `csv-import`, or `csv-import@us` when the API reports several regions. */
-const SCHEDULER_ID = /^[a-z][a-z0-9-]{0,63}(@[a-z0-9][a-z0-9-]{0,30})?$/;
 const OVERLAP = [
   "SKIP",
   "BUFFER_ONE",
@@ -43,8 +42,16 @@ const SchedulerSchema = z
     scheduleId: z.string(),
     taskQueue: z.string(),
     workflowType: z.string(),
-    spec: z.object({ cron: z.string(), timeZone: z.string() }),
+    spec: z
+      .object({ cron: z.string(), timeZone: z.string() })
+      .openapi({ description: "The live spec Temporal runs (from describe)" }),
+    configuredSpec: z.object({ cron: z.string(), timeZone: z.string() }),
+    drift: z.array(z.string()).openapi({
+      description: "What differs from the configuration; the next reconcile puts it back",
+    }),
     policies: z.object({ overlap: z.string(), catchupWindowMs: z.number() }),
+    skipped: z.object({ overlap: z.number(), missedCatchupWindow: z.number() }),
+    critical: z.boolean(),
     state: z.enum(STATES),
     healthy: z.boolean(),
     reason: z.string().nullable(),
@@ -95,10 +102,7 @@ export const ActionBodySchema = z
       "startAll",
       "stopAll",
     ]),
-    schedulerId: z
-      .string()
-      .regex(SCHEDULER_ID, "expected a scheduler id like csv-import")
-      .optional(),
+    schedulerId: z.string().regex(SCHEDULER_ID, SCHEDULER_ID_HINT).optional(),
     note: z.string().trim().min(1).max(500).optional(),
     overlap: z.enum(OVERLAP).optional(),
     start: z.iso.datetime({ offset: true }).optional(),
@@ -178,10 +182,37 @@ const listRoute = createRoute({
   },
 });
 
+const OrphanSchema = z
+  .object({
+    scheduleId: z.string(),
+    schedulerId: z.string().nullable(),
+    taskQueue: z.string().nullable(),
+    workflowType: z.string().nullable(),
+    paused: z.boolean(),
+    pollers: z.number(),
+    reason: z.string(),
+  })
+  .openapi("OrphanedSchedule");
+
+const orphansRoute = createRoute({
+  method: "get",
+  path: "/api/admin/orphaned-schedules",
+  summary:
+    "Schedules with LiveDash's memo that no current configuration owns and no worker polls (workers remove unpaused ones)",
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: "Orphaned schedules",
+      content: { "application/json": { schema: dataOf(z.array(OrphanSchema)) } },
+    },
+    401: errors[401],
+  },
+});
+
 const IdParams = z.object({
   id: z
     .string()
-    .regex(SCHEDULER_ID, "expected a scheduler id like csv-import")
+    .regex(SCHEDULER_ID, SCHEDULER_ID_HINT)
     .openapi({
       param: { name: "id", in: "path" },
       example: "csv-import",
@@ -283,6 +314,7 @@ async function answer<T>(run: () => Promise<T>) {
 
 export function registerAdminRoutes<E extends Env>(app: OpenAPIHono<E>, admin: SchedulerAdmin) {
   app.openapi(listRoute, async (c) => c.json({ data: await admin.list() }, 200));
+  app.openapi(orphansRoute, async (c) => c.json({ data: await admin.orphans() }, 200));
 
   app.openapi(getRoute, async (c) => {
     const result = await answer(() => admin.get(c.req.valid("param").id));

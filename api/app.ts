@@ -8,8 +8,14 @@ import { type Config, ConfigError } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createPlatformMetrics, type PlatformMetrics } from "../lib/metrics.ts";
+import { within } from "../lib/schedule-facts.ts";
 import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
-import { healthReport, schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
+import {
+  healthReport,
+  schedulerStatus,
+  statusOptionsFor,
+  TEMPORAL_STATUS_TIMEOUT_MS,
+} from "../lib/scheduler-status.ts";
 import type { SchedulerDefinition } from "../lib/schedulers.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
@@ -136,8 +142,7 @@ export function createApp(deps: ApiDeps) {
 
   app.get("/readyz", async (c) => {
     const checks: ReadinessCheck[] = await Promise.all([
-      client.workflowService
-        .getSystemInfo({})
+      within(client.workflowService.getSystemInfo({}), TEMPORAL_STATUS_TIMEOUT_MS, "Temporal")
         .then(() => ({ name: "temporal", ok: true }))
         .catch((error: Error) => ({ name: "temporal", ok: false, detail: error.message })),
       db.$queryRaw`SELECT 1`
@@ -155,8 +160,12 @@ export function createApp(deps: ApiDeps) {
 
   // GET and HEAD: HEAD answers with the status code only (Hono drops the body for HEAD).
   app.get(HEALTH_PATH, async (c) => {
-    const statuses = await Promise.all(admin.definitions().map(statusOf));
-    const report = healthReport(statuses);
+    const [statuses, orphans] = await Promise.all([
+      Promise.all(admin.definitions().map(statusOf)),
+      // Reported when Temporal answers in time; an outage already shows in the statuses.
+      within(admin.orphans(), TEMPORAL_STATUS_TIMEOUT_MS, "Temporal").catch(() => []),
+    ]);
+    const report = healthReport(statuses, new Date(), orphans);
     c.header("cache-control", "no-store");
     return c.json(report, report.healthy ? 200 : 503);
   });

@@ -312,7 +312,12 @@ const SchedulerRow: FC<{ scheduler: SchedulerView; now: Date }> = ({ scheduler: 
           <code>{s.id}</code>
         </div>
         <div class="muted">
-          <span class="mono">{s.spec.cron}</span> ({s.spec.timeZone}) ·{" "}
+          <span class="mono live-spec">{s.spec.cron}</span> ({s.spec.timeZone}) ·{" "}
+          {s.drift.includes("spec") ? (
+            <span class="badge drift" title="The next reconcile puts the configured spec back">
+              edited in Temporal; configured <span class="mono">{s.configuredSpec.cron}</span>
+            </span>
+          ) : null}{" "}
           <a
             href={s.temporalUiUrl}
             target="_blank"

@@ -12,6 +12,7 @@ import {
   type SchedulerAdmin,
   UnknownSchedulerError,
 } from "../lib/scheduler-admin.ts";
+import { isSchedulerId } from "../lib/scheduler-id.ts";
 import { presentedToken, SESSION_COOKIE, sameToken } from "./auth.ts";
 import { companyHealthData } from "./dashboard-companies-data.ts";
 import { pipelineCounts } from "./dashboard-data.ts";
@@ -38,7 +39,6 @@ export interface DashboardDeps {
 const ACTOR = "dashboard";
 const ACTIONS = ["pause", "resume", "trigger"] as const;
 type DashboardAction = (typeof ACTIONS)[number];
-const SCHEDULER_ID = /^[a-z][a-z0-9-]{0,63}$/;
 const MAX_NOTE = 500;
 const MAX_FORM_BYTES = 16 * 1024;
 const SESSION_MAX_AGE_S = 12 * 60 * 60;
@@ -145,7 +145,7 @@ function flashLocation(schedulerId: string | undefined, params: Record<string, s
  */
 function flashFrom(c: Context): Flash | undefined {
   const scheduler = c.req.query("scheduler");
-  const id = scheduler && SCHEDULER_ID.test(scheduler) ? scheduler : undefined;
+  const id = scheduler && isSchedulerId(scheduler) ? scheduler : undefined;
   const done = c.req.query("done");
   if (isAction(done) && id) {
     return {
@@ -273,7 +273,7 @@ export function registerDashboard<E extends Env>(app: Hono<E>, deps: DashboardDe
     const action = form.action;
     const schedulerId = typeof form.schedulerId === "string" ? form.schedulerId : "";
     const note = typeof form.note === "string" ? form.note.trim() : "";
-    const validId = SCHEDULER_ID.test(schedulerId);
+    const validId = isSchedulerId(schedulerId);
     const fail = (reason: FailureReason) =>
       seeOther(
         c,

@@ -193,9 +193,9 @@ export function registerBacklogMetrics(registry: Registry, deps: BacklogMetricsD
 }
 
 /**
- * Adds a scheduler's backlog to its status; a RUNNING scheduler whose oldest item waits past
- * the lag objective turns ERROR with the reason (a paused or stopped one keeps its state: the
- * operator chose it). A backlog that cannot be read leaves the status as it is.
+ * Adds a scheduler's backlog to its status; a RUNNING or STARTING scheduler whose oldest item
+ * waits past the lag objective turns ERROR with the reason (a paused or stopped one keeps its
+ * state: the operator chose it). A backlog that cannot be read leaves the status as it is.
  */
 export async function withBacklog(
   status: SchedulerStatus,
@@ -209,7 +209,7 @@ export async function withBacklog(
   if (!backlog) return status;
   const view = { ...backlog[stage], lagObjectiveSeconds: Math.round(objectiveMs / 1000) };
   const breach = lagBreach(backlog[stage], objectiveMs);
-  if (breach && status.status === "RUNNING") {
+  if (breach && (status.status === "RUNNING" || status.status === "STARTING")) {
     return { ...status, backlog: view, status: "ERROR", healthy: false, reason: breach };
   }
   return { ...status, backlog: view };

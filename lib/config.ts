@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
@@ -235,6 +236,37 @@ const privateNetworks = optionalText.transform((value, ctx): boolean | NetworkRa
   return ranges as NetworkRange[];
 });
 
+/** A readable file path (TLS certificates and keys), checked at startup. */
+const filePath = optionalText.superRefine((value, ctx) => {
+  if (value !== undefined && !existsSync(value)) {
+    ctx.addIssue({ code: "custom", message: `no such file "${value}"` });
+  }
+});
+
+/** PEM text given inline (certificates, keys); never echoed back in a message. */
+const pemData = optionalText.superRefine((value, ctx) => {
+  if (value !== undefined && !value.includes("-----BEGIN ")) {
+    ctx.addIssue({ code: "custom", message: "expected PEM text (-----BEGIN ...)" });
+  }
+});
+
+/** The scheduler types' per-type switches (the seed's enabled / autoStart / critical). */
+export const SCHEDULER_TYPE_ENV = {
+  "csv-import": "CSV_IMPORT",
+  "import-processing": "IMPORT_PROCESSING",
+  "session-processing": "SESSION_PROCESSING",
+  "batch-processing": "BATCH_PROCESSING",
+} as const;
+export type SchedulerTypeName = keyof typeof SCHEDULER_TYPE_ENV;
+export interface SchedulerTypeSwitches {
+  /** false: the type's schedules are removed and never created (its worker still drains runs). */
+  enabled: boolean;
+  /** false: a schedule created from configuration starts paused, with a note saying why. */
+  autoStart: boolean;
+  /** false: this type's ERROR makes health degraded (200), not unhealthy (503). */
+  critical: boolean;
+}
+
 const MB = 1024 * 1024;
 
 const envSchema = z.object({
@@ -269,6 +301,21 @@ const envSchema = z.object({
     }),
   SCHEDULER_DEADMAN_INTERVALS: int(3, 1, 1000),
   SCHEDULER_WORKER_STALE_MS: int(5 * 60_000, 10_000, 24 * 3_600_000),
+  SCHEDULER_RECONCILE_INTERVAL_MS: int(5 * 60_000, 0, 24 * 3_600_000),
+  SCHEDULER_PARTIAL_THRESHOLD: int(3, 1, 100),
+  SCHEDULER_FAILED_COMPANIES_PERCENT: int(50, 1, 100),
+  CSV_IMPORT_ENABLED: bool(true),
+  CSV_IMPORT_AUTO_START: bool(true),
+  CSV_IMPORT_CRITICAL: bool(true),
+  IMPORT_PROCESSING_ENABLED: bool(true),
+  IMPORT_PROCESSING_AUTO_START: bool(true),
+  IMPORT_PROCESSING_CRITICAL: bool(true),
+  SESSION_PROCESSING_ENABLED: bool(true),
+  SESSION_PROCESSING_AUTO_START: bool(true),
+  SESSION_PROCESSING_CRITICAL: bool(true),
+  BATCH_PROCESSING_ENABLED: bool(true),
+  BATCH_PROCESSING_AUTO_START: bool(true),
+  BATCH_PROCESSING_CRITICAL: bool(true),
   ADMIN_API_TOKEN: optionalText.superRefine((value, ctx) => {
     if (value !== undefined && value.length < 16) {
       ctx.addIssue({ code: "custom", message: "expected at least 16 characters" });
@@ -352,6 +399,26 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: temporalAddress,
   TEMPORAL_NAMESPACE: optionalText,
   TEMPORAL_UI_URL: optionalUrl(["http:", "https:"]),
+  TEMPORAL_API_KEY: optionalText,
+  TEMPORAL_TLS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      const parsed = booleanWords[value.trim().toLowerCase()];
+      if (parsed === undefined) {
+        ctx.addIssue({ code: "custom", message: `expected true or false, got "${value}"` });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  TEMPORAL_TLS_CLIENT_CERT_PATH: filePath,
+  TEMPORAL_TLS_CLIENT_CERT_DATA: pemData,
+  TEMPORAL_TLS_CLIENT_KEY_PATH: filePath,
+  TEMPORAL_TLS_CLIENT_KEY_DATA: pemData,
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: filePath,
+  TEMPORAL_TLS_SERVER_CA_CERT_DATA: pemData,
+  TEMPORAL_TLS_SERVER_NAME: optionalText,
   DATABASE_URL: optionalUrl(["postgres:", "postgresql:"]),
   DATABASE_POOL_SIZE: int(10, 1, 500),
   OPENAI_API_KEY: optionalText,
@@ -365,6 +432,30 @@ const envSchema = z.object({
   ALERT_WEBHOOK_MAX_ATTEMPTS: int(8, 1, 100),
   API_PUBLIC_URL: optionalUrl(["http:", "https:"]),
 });
+
+/** Settings that are only valid together (TLS certificate and key, one source of each). */
+function crossFieldProblems(e: z.infer<typeof envSchema>): string[] {
+  const problems: string[] = [];
+  for (const [what, path, data] of [
+    ["CLIENT_CERT", e.TEMPORAL_TLS_CLIENT_CERT_PATH, e.TEMPORAL_TLS_CLIENT_CERT_DATA],
+    ["CLIENT_KEY", e.TEMPORAL_TLS_CLIENT_KEY_PATH, e.TEMPORAL_TLS_CLIENT_KEY_DATA],
+    ["SERVER_CA_CERT", e.TEMPORAL_TLS_SERVER_CA_CERT_PATH, e.TEMPORAL_TLS_SERVER_CA_CERT_DATA],
+  ] as const) {
+    if (path !== undefined && data !== undefined) {
+      problems.push(
+        `TEMPORAL_TLS_${what}_PATH: set either TEMPORAL_TLS_${what}_PATH or TEMPORAL_TLS_${what}_DATA, not both`,
+      );
+    }
+  }
+  const cert = e.TEMPORAL_TLS_CLIENT_CERT_PATH ?? e.TEMPORAL_TLS_CLIENT_CERT_DATA;
+  const key = e.TEMPORAL_TLS_CLIENT_KEY_PATH ?? e.TEMPORAL_TLS_CLIENT_KEY_DATA;
+  if ((cert === undefined) !== (key === undefined)) {
+    problems.push(
+      "TEMPORAL_TLS_CLIENT_KEY_PATH: a client certificate needs its key and a key its certificate (TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_*)",
+    );
+  }
+  return problems;
+}
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -401,6 +492,14 @@ export interface Config {
     healthPort: number;
     /** Worker processes expose the Temporal SDK's Prometheus metrics here (unset: off). */
     metricsPort: number | undefined;
+    /** Workers reconcile their schedules (and remove orphans) this often; 0: at start only. */
+    reconcileIntervalMs: number;
+    /** Consecutive PARTIAL runs after which a scheduler reports ERROR. */
+    partialThreshold: number;
+    /** A run in which more than this percentage of companies failed makes a scheduler ERROR. */
+    failedCompaniesPercent: number;
+    /** Per scheduler type: enabled, autoStart, critical. */
+    types: Record<SchedulerTypeName, SchedulerTypeSwitches>;
   };
   admin: {
     /** Bearer token of the admin routes; undefined only in insecure dev mode. */
@@ -471,6 +570,10 @@ export interface Config {
     address: string | undefined;
     namespace: string;
     uiUrl: string;
+    /** Temporal Cloud API key (sent as a bearer token; implies TLS). */
+    apiKey: string | undefined;
+    /** TEMPORAL_TLS_* as @temporalio/envconfig reads them; undefined: plain TCP. */
+    tls: TemporalTlsSettings | undefined;
   };
   databaseUrl: string | undefined;
   /** Connections per process; writes wait up to 10 s for one before failing. */
@@ -494,6 +597,32 @@ export interface Config {
   };
 }
 
+export interface TemporalTlsSettings {
+  clientCertPath?: string | undefined;
+  clientCertData?: string | undefined;
+  clientKeyPath?: string | undefined;
+  clientKeyData?: string | undefined;
+  serverCaCertPath?: string | undefined;
+  serverCaCertData?: string | undefined;
+  serverName?: string | undefined;
+}
+
+/** TLS is on when asked for, when any TLS file or name is given, or with an API key. */
+function temporalTls(e: Env): TemporalTlsSettings | undefined {
+  const settings: TemporalTlsSettings = {
+    clientCertPath: e.TEMPORAL_TLS_CLIENT_CERT_PATH,
+    clientCertData: e.TEMPORAL_TLS_CLIENT_CERT_DATA,
+    clientKeyPath: e.TEMPORAL_TLS_CLIENT_KEY_PATH,
+    clientKeyData: e.TEMPORAL_TLS_CLIENT_KEY_DATA,
+    serverCaCertPath: e.TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+    serverCaCertData: e.TEMPORAL_TLS_SERVER_CA_CERT_DATA,
+    serverName: e.TEMPORAL_TLS_SERVER_NAME,
+  };
+  if (e.TEMPORAL_TLS === false) return undefined;
+  const anySet = Object.values(settings).some((v) => v !== undefined);
+  return e.TEMPORAL_TLS || anySet || e.TEMPORAL_API_KEY !== undefined ? settings : undefined;
+}
+
 /** Reads and validates every documented variable; throws ConfigError naming each bad one. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -504,6 +633,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  const crossField = crossFieldProblems(e);
+  if (crossField.length > 0) throw new ConfigError(crossField);
+  const switches = (prefix: (typeof SCHEDULER_TYPE_ENV)[SchedulerTypeName]) => ({
+    enabled: e[`${prefix}_ENABLED`],
+    autoStart: e[`${prefix}_AUTO_START`],
+    critical: e[`${prefix}_CRITICAL`],
+  });
   return {
     scheduler: {
       enabled: e.SCHEDULER_ENABLED,
@@ -523,6 +659,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       heartbeatTimeoutMs: e.ACTIVITY_HEARTBEAT_TIMEOUT_MS,
       healthPort: e.WORKER_HEALTH_PORT,
       metricsPort: e.WORKER_METRICS_PORT,
+      reconcileIntervalMs: e.SCHEDULER_RECONCILE_INTERVAL_MS,
+      partialThreshold: e.SCHEDULER_PARTIAL_THRESHOLD,
+      failedCompaniesPercent: e.SCHEDULER_FAILED_COMPANIES_PERCENT,
+      types: {
+        "csv-import": switches("CSV_IMPORT"),
+        "import-processing": switches("IMPORT_PROCESSING"),
+        "session-processing": switches("SESSION_PROCESSING"),
+        "batch-processing": switches("BATCH_PROCESSING"),
+      },
     },
     admin: { token: e.ADMIN_API_TOKEN, insecure: e.ADMIN_API_INSECURE },
     csvImport: {
@@ -574,6 +719,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE ?? "default",
       uiUrl: e.TEMPORAL_UI_URL ?? "http://localhost:8233",
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: temporalTls(e),
     },
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

@@ -1,12 +1,16 @@
-import type { Client, ScheduleOverlapPolicy } from "@temporalio/client";
+import { type Client, ScheduleNotFoundError, type ScheduleOverlapPolicy } from "@temporalio/client";
 import type { Config } from "./config.ts";
 import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
 import { type LatenessSummary, latenessSummary } from "./metrics-reads.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
+import { decodeCursor, encodeCursor, type RunView, toRunView } from "./run-view.ts";
+import { findOrphanedSchedules, type OrphanedSchedule } from "./schedule-orphans.ts";
+import { liveSpec } from "./schedule-spec.ts";
 import {
   type PollerView,
   type SchedulerState,
+  type SchedulerStatus,
   schedulerStatus,
   statusOptionsFor,
 } from "./scheduler-status.ts";
@@ -19,17 +23,7 @@ import { reconcileSchedule } from "./schedules.ts";
  * SchedulerAction records who did what.
  */
 
-export interface RunView {
-  workflowId: string;
-  runId: string;
-  outcome: string;
-  scheduledAt: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  counts: unknown;
-  error: string | null;
-}
+export type { RunView } from "./run-view.ts";
 
 export interface SchedulerView {
   id: string;
@@ -38,8 +32,17 @@ export interface SchedulerView {
   scheduleId: string;
   taskQueue: string;
   workflowType: string;
+  /** The live spec Temporal runs (rendered from its calendars); the configured one if absent. */
   spec: { cron: string; timeZone: string };
+  /** The spec from configuration; reconcile puts the live spec back to this. */
+  configuredSpec: { cron: string; timeZone: string };
+  /** What differs between the live schedule and the configuration, e.g. ["spec"]. */
+  drift: string[];
   policies: { overlap: string; catchupWindowMs: number };
+  /** Runs Temporal skipped under the overlap policy or missed outside the catch-up window. */
+  skipped: { overlap: number; missedCatchupWindow: number };
+  /** `<TYPE>_CRITICAL`: whether this scheduler's ERROR makes health unhealthy (503). */
+  critical: boolean;
   state: SchedulerState;
   healthy: boolean;
   reason: string | null;
@@ -97,30 +100,6 @@ export class ActionConflictError extends Error {
 const METRICS_WINDOW = 100;
 const LAST_RUNS = 5;
 
-export function toRunView(run: {
-  workflowId: string;
-  runId: string;
-  outcome: string;
-  scheduledAt: Date | null;
-  startedAt: Date;
-  finishedAt: Date | null;
-  durationMs: number | null;
-  counts: Prisma.JsonValue;
-  error: string | null;
-}): RunView {
-  return {
-    workflowId: run.workflowId,
-    runId: run.runId,
-    outcome: run.outcome,
-    scheduledAt: run.scheduledAt?.toISOString() ?? null,
-    startedAt: run.startedAt.toISOString(),
-    finishedAt: run.finishedAt?.toISOString() ?? null,
-    durationMs: run.durationMs,
-    counts: run.counts,
-    error: run.error,
-  };
-}
-
 export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
   const { config, client, db } = deps;
   const definitions = () => apiDefinitions(config);
@@ -167,20 +146,32 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     };
   }
 
-  async function pauseInfo(def: SchedulerDefinition, paused: boolean, note: string | null) {
+  async function pauseInfo(def: SchedulerDefinition, status: SchedulerStatus) {
+    const schedule = status.schedule;
+    const paused = schedule?.state.paused ?? false;
+    const note = schedule?.state.note ?? null;
     if (!paused) return { paused, note: null, by: null, at: null };
     const last = await db.schedulerAction.findFirst({
       where: { scheduleId: def.scheduleId, action: { in: ["pause", "stop"] } },
       orderBy: { createdAt: "desc" },
     });
-    // Our own audit knows who paused; a pause made in the Temporal UI carries only its note.
-    const ours = last && last.note === note;
-    return {
-      paused,
-      note,
-      by: ours ? last.actor : "Temporal UI or CLI",
-      at: ours ? last.createdAt.toISOString() : null,
-    };
+    // Temporal's record (the schedule's own history) knows the identity and time of every
+    // pause, including one made in the Temporal UI or CLI; our audit knows the API's actor.
+    const toggle = status.toggles?.pause;
+    const ours =
+      last &&
+      last.note === note &&
+      (!toggle || Math.abs(toggle.at.getTime() - last.createdAt.getTime()) < 60_000);
+    if (ours) return { paused, note, by: last.actor, at: last.createdAt.toISOString() };
+    if (toggle && toggle.note === note) {
+      return {
+        paused,
+        note,
+        by: toggle.by ?? "Temporal UI or CLI",
+        at: toggle.at.toISOString(),
+      };
+    }
+    return { paused, note, by: "Temporal UI or CLI", at: null };
   }
 
   async function view(def: SchedulerDefinition): Promise<SchedulerView> {
@@ -195,11 +186,8 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
       latenessSummary(db, def.scheduleId, METRICS_WINDOW),
     ]);
     const schedule = status.schedule;
-    const pause = await pauseInfo(
-      def,
-      schedule?.state.paused ?? false,
-      schedule?.state.note ?? null,
-    );
+    const pause = await pauseInfo(def, status);
+    const configuredSpec = { cron: def.cron, timeZone: def.timeZone };
     return {
       id: def.id,
       name: def.name,
@@ -207,8 +195,20 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
       scheduleId: def.scheduleId,
       taskQueue: def.taskQueue,
       workflowType: def.workflowType,
-      spec: { cron: def.cron, timeZone: def.timeZone },
-      policies: { overlap: def.overlap ?? "SKIP", catchupWindowMs: def.catchupWindowMs },
+      spec: schedule ? liveSpec(schedule) : configuredSpec,
+      configuredSpec,
+      drift: status.drift ?? [],
+      policies: schedule
+        ? {
+            overlap: schedule.policies.overlap ?? def.overlap ?? "SKIP",
+            catchupWindowMs: Number(schedule.policies.catchupWindow),
+          }
+        : { overlap: def.overlap ?? "SKIP", catchupWindowMs: def.catchupWindowMs },
+      skipped: {
+        overlap: schedule?.info.numActionsSkippedOverlap ?? 0,
+        missedCatchupWindow: schedule?.info.numActionsMissedCatchupWindow ?? 0,
+      },
+      critical: def.critical,
       state: status.status,
       healthy: status.healthy,
       reason: status.reason ?? null,
@@ -244,6 +244,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     const def = definition(schedulerId);
     await syncRunOutcomes({ client, db, defs: [def] });
     const cursor = page.before ? decodeCursor(page.before) : undefined;
+    if (page.before && !cursor) throw new ActionConflictError("invalid cursor");
     const rows = await db.schedulerRun.findMany({
       where: {
         scheduleId: def.scheduleId,
@@ -312,8 +313,41 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     actor: string,
   ): Promise<ActionResult> {
     const action = request.action as SchedulerAction;
-    const handle = client.schedule.getHandle(def.scheduleId);
     const note = request.note ?? `${action} by ${actor}`;
+    let detail: string | undefined;
+    if (action === "start" && !def.enabled) {
+      throw new ActionConflictError(
+        `scheduler "${def.id}" is disabled by configuration (${def.workerType.toUpperCase().replaceAll("-", "_")}_ENABLED=false)`,
+      );
+    }
+    try {
+      detail = await perform(def, action, request, actor, note);
+    } catch (error) {
+      // Pause, resume, trigger and backfill need the schedule: a stopped one is a conflict.
+      if (error instanceof ScheduleNotFoundError || (error as { code?: number }).code === 5) {
+        throw new ActionConflictError(
+          `scheduler "${def.id}" is stopped (its schedule does not exist): start it before ${action}`,
+        );
+      }
+      throw error;
+    }
+    await audit(def, action, actor, request.note ?? note, {
+      ...(request.overlap ? { overlap: request.overlap } : {}),
+      ...(request.start ? { start: request.start.toISOString() } : {}),
+      ...(request.end ? { end: request.end.toISOString() } : {}),
+    });
+    const status = await schedulerStatus(statusOptions(), def);
+    return { schedulerId: def.id, action, state: status.status, ...(detail ? { detail } : {}) };
+  }
+
+  async function perform(
+    def: SchedulerDefinition,
+    action: SchedulerAction,
+    request: ActionRequest,
+    actor: string,
+    note: string,
+  ): Promise<string | undefined> {
+    const handle = client.schedule.getHandle(def.scheduleId);
     let detail: string | undefined;
     switch (action) {
       case "pause":
@@ -348,13 +382,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
         await handle.delete().catch(() => undefined);
         break;
     }
-    await audit(def, action, actor, request.note ?? note, {
-      ...(request.overlap ? { overlap: request.overlap } : {}),
-      ...(request.start ? { start: request.start.toISOString() } : {}),
-      ...(request.end ? { end: request.end.toISOString() } : {}),
-    });
-    const status = await schedulerStatus(statusOptions(), def);
-    return { schedulerId: def.id, action, state: status.status, ...(detail ? { detail } : {}) };
+    return detail;
   }
 
   async function act(request: ActionRequest, actor: string): Promise<ActionResult[]> {
@@ -369,20 +397,16 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     return [await actOn(definition(request.schedulerId), request, actor)];
   }
 
-  return { definitions, list, get, runs, act };
+  /** Schedules with our memo that no current configuration owns (lib/schedule-orphans.ts). */
+  async function orphans(): Promise<OrphanedSchedule[]> {
+    return findOrphanedSchedules(
+      client,
+      config.temporal.namespace,
+      new Set(definitions().map((d) => d.scheduleId)),
+    );
+  }
+
+  return { definitions, list, get, runs, act, orphans };
 }
 
 export type SchedulerAdmin = ReturnType<typeof createSchedulerAdmin>;
-
-function encodeCursor(startedAt: Date, id: string): string {
-  return Buffer.from(`${startedAt.toISOString()}|${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { startedAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  const startedAt = new Date(at ?? "");
-  if (!id || Number.isNaN(startedAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) {
-    throw new ActionConflictError("invalid cursor");
-  }
-  return { startedAt, id };
-}

@@ -40,6 +40,12 @@ export interface SchedulerDefinition {
   companiesRegion: string | undefined;
   /** The deployment region (REGION) the schedule belongs to, if any. */
   region?: string | undefined;
+  /** `<TYPE>_ENABLED`: false removes the schedule (the worker keeps draining runs). */
+  enabled: boolean;
+  /** `<TYPE>_AUTO_START`: false creates the schedule paused, with a note saying why. */
+  autoStart: boolean;
+  /** `<TYPE>_CRITICAL`: false makes this scheduler's ERROR degrade health instead of failing it. */
+  critical: boolean;
 }
 
 /** Names carry the region so two regions share one namespace without touching each other. */
@@ -148,7 +154,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
   };
 
-  return [
+  return withSwitches(config, [
     {
       ...common,
       id: "csv-import",
@@ -215,7 +221,15 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
       cron: config.batchProcessing.checkInterval,
       runTimeoutMs: 3_600_000,
     },
-  ];
+  ]);
+}
+
+/** Each definition with its worker type's switches (batch-status follows batch-processing). */
+function withSwitches(
+  config: Config,
+  defs: Omit<SchedulerDefinition, "enabled" | "autoStart" | "critical">[],
+): SchedulerDefinition[] {
+  return defs.map((def) => ({ ...def, ...config.scheduler.types[def.workerType] }));
 }
 
 export function definitionsForWorker(

@@ -8,15 +8,19 @@ import {
   type Workflow,
 } from "@temporalio/client";
 import type { Logger } from "./logger.ts";
+import { specMatches } from "./schedule-spec.ts";
 import type { SchedulerDefinition } from "./schedulers.ts";
 
 export type ReconcileAction = "created" | "updated" | "unchanged";
+
+/** Every schedule this platform creates has an id starting with this. */
+export const SCHEDULE_ID_PREFIX = "livedash-";
 
 /**
  * The server hands back calendars, not the cron string we sent, so the cron and time zone we
  * applied are kept in the action's memo (visible on every started run too) and compared there.
  */
-const SPEC_MEMO_KEY = "livedashSchedule";
+export const SPEC_MEMO_KEY = "livedashSchedule";
 
 function specFingerprint(def: SchedulerDefinition): string {
   return `${def.cron} @ ${def.timeZone}`;
@@ -47,7 +51,13 @@ export function scheduleDrift(def: SchedulerDefinition, current: ScheduleDescrip
   const drift: string[] = [];
   const action = current.action;
   if (action.type !== "startWorkflow") return ["action"];
-  if (action.memo?.[SPEC_MEMO_KEY] !== specFingerprint(def)) drift.push("spec");
+  // The memo says what we last applied; the live calendars say what Temporal runs (an edit in
+  // the Temporal UI changes only those).
+  if (
+    action.memo?.[SPEC_MEMO_KEY] !== specFingerprint(def) ||
+    !specMatches(def.cron, def.timeZone, current)
+  )
+    drift.push("spec");
   if (action.workflowType !== def.workflowType) drift.push("workflowType");
   if (action.taskQueue !== def.taskQueue) drift.push("taskQueue");
   if (JSON.stringify(action.args ?? []) !== JSON.stringify(def.workflowArgs)) drift.push("args");
@@ -82,9 +92,14 @@ export async function reconcileSchedule(
         spec: desiredSpec(def),
         action: desiredAction(def),
         policies: desiredPolicies(def),
-        state: { paused: false, note: `created from configuration (${specFingerprint(def)})` },
+        state: def.autoStart
+          ? { paused: false, note: `created from configuration (${specFingerprint(def)})` }
+          : { paused: true, note: autoStartNote(def) },
       });
-      log?.info({ scheduleId: def.scheduleId, cron: def.cron }, "schedule created");
+      log?.info(
+        { scheduleId: def.scheduleId, cron: def.cron, paused: !def.autoStart },
+        "schedule created",
+      );
       return "created";
     } catch (error) {
       // Another replica created it between our describe and create: reconcile against theirs.
@@ -107,18 +122,35 @@ export async function reconcileSchedule(
   return "updated";
 }
 
+/** The note of a schedule created paused by `<TYPE>_AUTO_START=false`. */
+export function autoStartNote(def: SchedulerDefinition): string {
+  const prefix = def.workerType.toUpperCase().replaceAll("-", "_");
+  return `created paused: ${prefix}_AUTO_START=false (resume it to start ${def.id})`;
+}
+
 /**
  * Reconciles every schedule; one an operator stopped (listed in `stopped`) is left absent, so a
- * worker restart does not bring it back.
+ * worker restart does not bring it back, and one whose type is disabled (`<TYPE>_ENABLED=false`)
+ * is removed.
  */
 export async function reconcileSchedules(
   client: Client,
   defs: SchedulerDefinition[],
   log?: Logger,
   stopped: ReadonlySet<string> = new Set(),
-): Promise<Record<string, ReconcileAction | "stopped">> {
-  const results: Record<string, ReconcileAction | "stopped"> = {};
+): Promise<Record<string, ReconcileAction | "stopped" | "disabled">> {
+  const results: Record<string, ReconcileAction | "stopped" | "disabled"> = {};
   for (const def of defs) {
+    if (!def.enabled) {
+      const removed = await client.schedule
+        .getHandle(def.scheduleId)
+        .delete()
+        .then(() => true)
+        .catch(() => false);
+      if (removed) log?.info({ scheduleId: def.scheduleId }, "schedule removed: type disabled");
+      results[def.scheduleId] = "disabled";
+      continue;
+    }
     if (stopped.has(def.scheduleId)) {
       await client.schedule
         .getHandle(def.scheduleId)
@@ -130,4 +162,25 @@ export async function reconcileSchedules(
     results[def.scheduleId] = await reconcileSchedule(client, def, log);
   }
   return results;
+}
+
+/**
+ * Brings a schedule's first run forward (npm run dev, so data shows up before the first cron
+ * tick): only a schedule that exists, is not paused and has never started a run. A paused or
+ * stopped schedule is never run because a process started.
+ */
+export async function kickStartSchedules(
+  client: Client,
+  defs: SchedulerDefinition[],
+): Promise<string[]> {
+  const triggered: string[] = [];
+  for (const def of defs) {
+    const handle = client.schedule.getHandle(def.scheduleId);
+    const described = await handle.describe().catch(() => undefined);
+    if (!described || described.state.paused) continue;
+    if (described.info.numActionsTaken > 0 || described.info.recentActions.length > 0) continue;
+    await handle.trigger(def.overlap);
+    triggered.push(def.scheduleId);
+  }
+  return triggered;
 }

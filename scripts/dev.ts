@@ -6,6 +6,7 @@ import { onShutdownSignal, runMain } from "../lib/main.ts";
 import { applyMigrations } from "../lib/migrations.ts";
 import { startPlatform } from "../lib/platform.ts";
 import { schedulerDefinitions } from "../lib/schedulers.ts";
+import { kickStartSchedules } from "../lib/schedules.ts";
 import { connectTemporalClient } from "../lib/temporal.ts";
 import { startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { seedDemoCompanies } from "./demo/seed.ts";
@@ -139,12 +140,12 @@ runMain(async () => {
     const platform = await startPlatform(config, databaseUrl, log);
     stops.push(platform.stop);
 
-    // One run of each schedule right away, so data shows up before the first cron tick.
+    // A first run right away, so data shows up before the first cron tick: only for schedules
+    // that never ran. A paused or stopped schedule is never run because a process started.
     const temporal = await connectTemporalClient(config);
-    for (const def of schedulerDefinitions(config)) {
-      await temporal.client.schedule.getHandle(def.scheduleId).trigger("SKIP");
-    }
+    const kicked = await kickStartSchedules(temporal.client, schedulerDefinitions(config));
     await temporal.connection.close();
+    if (kicked.length > 0) log.info({ schedules: kicked }, "first runs started");
 
     log.info(
       {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
 import type { SchedulerView } from "../lib/scheduler-admin.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
-import { WORKER_TYPES } from "../lib/schedulers.ts";
+import { type HealthReport, schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
+import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
+import { reconcileSchedule } from "../lib/schedules.ts";
 import type { RunningWorkers } from "../workers/runtime.ts";
 import {
   silentLog,
@@ -11,6 +12,7 @@ import {
   type TestHttpServer,
   type TestStack,
   testConfig,
+  waitFor,
 } from "./support/harness.ts";
 
 const TOKEN = "test-admin-token-0123456789";
@@ -113,6 +115,7 @@ describe("admin API", () => {
     expect(doc.status).toBe(200);
     expect(Object.keys(doc.body.paths).sort()).toEqual([
       "/api/admin/companies/health",
+      "/api/admin/orphaned-schedules",
       "/api/admin/schedulers",
       "/api/admin/schedulers/health",
       "/api/admin/schedulers/{id}",
@@ -229,10 +232,11 @@ describe("admin API", () => {
     const health = (await call("/api/admin/schedulers/health")).body as HealthReport;
     expect(health.details["import-processing"]?.status).toBe("PAUSED");
 
+    // Resumed: STARTING until its first run since the resume (no false alarm meanwhile).
     expect(
       (await act({ action: "resume", schedulerId: "import-processing", note: "done" })).body.data[0]
         .state,
-    ).toBe("RUNNING");
+    ).toBe("STARTING");
     expect((await scheduler("import-processing")).pause.paused).toBe(false);
     const audit = await stack.db.schedulerAction.findMany({
       where: { schedulerId: "import-processing" },
@@ -242,6 +246,85 @@ describe("admin API", () => {
       ["pause", "alice", "upstream maintenance"],
       ["resume", "admin-api", "done"],
     ]);
+  });
+
+  it("a pause made in the Temporal UI shows who and when, from Temporal's own record", async () => {
+    const def = stack.defs["batch-processing"];
+    if (!def) throw new Error("batch-processing missing");
+    // The request the Temporal UI sends (PatchSchedule with its user's identity).
+    const before = Date.now();
+    await stack.client.workflowService.patchSchedule({
+      namespace: "default",
+      scheduleId: def.scheduleId,
+      identity: "carol@example.com",
+      requestId: `ui-${Date.now()}`,
+      patch: { pause: "paused in the Temporal UI" },
+    });
+    const view = await scheduler("batch-processing");
+    expect(view.pause).toMatchObject({
+      paused: true,
+      note: "paused in the Temporal UI",
+      by: "carol@example.com",
+    });
+    const at = Date.parse(view.pause.at ?? "");
+    expect(at).toBeGreaterThanOrEqual(before - 1000);
+    expect(at).toBeLessThanOrEqual(Date.now());
+    await stack.client.schedule.getHandle(def.scheduleId).unpause("done");
+  });
+
+  it("shows the live spec from Temporal and flags drift until reconcile puts it back", async () => {
+    const def = stack.defs["batch-status"];
+    if (!def) throw new Error("batch-status missing");
+    const handle = stack.client.schedule.getHandle(def.scheduleId);
+    await handle.update((previous) => ({
+      ...previous,
+      spec: { cronExpressions: ["*/15 * * * *"], timezone: "UTC" },
+    }));
+    const edited = await scheduler("batch-status");
+    expect(edited).toMatchObject({
+      spec: { cron: "*/15 * * * *", timeZone: "UTC" },
+      configuredSpec: { cron: "0 0 1 1 *", timeZone: "UTC" },
+      drift: ["spec"],
+      reason: expect.stringContaining("the live schedule spec differs from the configuration"),
+    });
+    expect(edited.nextRuns[0]).toMatch(/:(00|15|30|45):00\.000Z$/);
+    await reconcileSchedule(stack.client, def);
+    expect(await scheduler("batch-status")).toMatchObject({
+      spec: { cron: "0 0 1 1 *", timeZone: "UTC" },
+      drift: [],
+    });
+  });
+
+  it("reports orphaned schedules in the admin API and in health", async () => {
+    const old = schedulerDefinitions(
+      testConfig(stack.databaseUrl, { REGION: `${stack.config.region}gone` }),
+    ).find((d) => d.id === "csv-import");
+    if (!old) throw new Error("csv-import missing");
+    await reconcileSchedule(stack.client, old);
+    try {
+      const orphans = await waitFor("the orphan is listed", async () => {
+        const { body } = await call("/api/admin/orphaned-schedules");
+        const list = body.data as { scheduleId: string }[];
+        return list.some((o) => o.scheduleId === old.scheduleId) ? list : undefined;
+      });
+      expect(orphans.find((o) => o.scheduleId === old.scheduleId)).toMatchObject({
+        schedulerId: "csv-import",
+        taskQueue: old.taskQueue,
+        paused: false,
+        reason: `not in this deployment's configuration and no worker polls ${old.taskQueue}`,
+      });
+      const health = (await call("/api/admin/schedulers/health")).body as HealthReport;
+      expect(health.orphans).toContainEqual({
+        scheduleId: old.scheduleId,
+        reason: expect.stringContaining("no worker polls"),
+      });
+      expect(health.status).toBe("degraded");
+    } finally {
+      await stack.client.schedule
+        .getHandle(old.scheduleId)
+        .delete()
+        .catch(() => undefined);
+    }
   });
 
   it("trigger runs now with the schedule's policy; backfill runs the missed times of a range", async () => {
@@ -308,6 +391,17 @@ describe("admin API", () => {
     await expect
       .poll(() => stack.db.schedulerRun.count({ where: { workflowId, outcome: "RUNNING" } }))
       .toBe(1);
+    // A tick while this run still runs is skipped by the SKIP policy: the admin API and health
+    // say so, from Temporal's counts.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await handle.trigger("SKIP");
+    await expect
+      .poll(async () => (await scheduler("csv-import")).skipped.overlap, { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(1);
+    const skippedHealth = (await call("/api/admin/schedulers/health")).body as HealthReport;
+    expect(skippedHealth.details["csv-import"]?.reason).toMatch(
+      /Temporal: \d+ run\(s\) skipped by the overlap policy/,
+    );
     await stack.client.workflow.getHandle(workflowId ?? "").terminate("operator killed it");
     hang = false;
 
@@ -344,19 +438,40 @@ describe("admin API", () => {
     workers = await stack.startWorkers(WORKER_TYPES);
     expect((await scheduler("session-processing")).state).toBe("STOPPED");
 
+    // Pause, resume, trigger and backfill need the schedule: on a stopped one, 409 and why.
+    for (const action of ["pause", "resume", "trigger"]) {
+      expect(await act({ action, schedulerId: "session-processing" })).toEqual({
+        status: 409,
+        body: {
+          error: {
+            code: "conflict",
+            message: `scheduler "session-processing" is stopped (its schedule does not exist): start it before ${action}`,
+          },
+        },
+      });
+    }
+    const backfill = await act({
+      action: "backfill",
+      schedulerId: "session-processing",
+      start: "2019-12-31T23:59:00Z",
+      end: "2020-01-01T00:01:00Z",
+    });
+    expect(backfill.status).toBe(409);
+
     expect(
       (await act({ action: "start", schedulerId: "session-processing" })).body.data[0].state,
-    ).toBe("RUNNING");
+    ).toBe("STARTING");
     health = (await call("/api/admin/schedulers/health")).body as HealthReport;
-    expect(health.details["session-processing"]?.status).toBe("RUNNING");
+    expect(health.details["session-processing"]?.status).toBe("STARTING");
 
     const all = await act({ action: "stopAll" });
     expect(all.body.data.map((r: { state: string }) => r.state)).toEqual(
       Object.keys(stack.defs).map(() => "STOPPED"),
     );
     const restarted = await act({ action: "startAll" });
+    // Freshly created schedules: STARTING until their first run, never a false ERROR.
     expect(restarted.body.data.map((r: { state: string }) => r.state)).toEqual(
-      Object.keys(stack.defs).map(() => "RUNNING"),
+      Object.keys(stack.defs).map(() => "STARTING"),
     );
   });
 
@@ -381,20 +496,31 @@ describe("admin API", () => {
         outcome: "SUCCEEDED",
       },
     });
-    const app = createApp({ config: strict, client: stack.client, db: stack.db, log: silentLog });
-    const response = await app.request("/api/admin/schedulers/health");
-    expect(response.status).toBe(503);
-    const body = (await response.json()) as HealthReport;
-    expect(body.details["batch-status"]).toMatchObject({
+    // The schedule was (re)created moments ago by startAll: the switch counts from then, so
+    // it fires only once an interval has passed since. Evaluated two years from now:
+    const def = stack.defs["batch-status"];
+    if (!def) throw new Error("batch-status missing");
+    const created = (await stack.client.schedule.getHandle(def.scheduleId).describe()).info
+      .createdAt;
+    const later = new Date(created.getTime() + 2 * 366 * 24 * 3_600_000);
+    // (Workers keep polling meanwhile: the poll check is not what is tested here.)
+    const polling = { now: later, workerStaleMs: 3 * 366 * 24 * 3_600_000 };
+    const status = await schedulerStatus(
+      { ...statusOptionsFor(strict, stack.client, stack.db), ...polling },
+      def,
+    );
+    expect(status).toMatchObject({
       status: "ERROR",
       healthy: false,
-      lastSuccess: "2025-06-01T00:00:01.000Z",
-      reason: expect.stringMatching(/no successful run for \d+ intervals/),
+      lastSuccess: new Date("2025-06-01T00:00:01.000Z"),
+      reason: expect.stringContaining("no successful run for 1 intervals"),
     });
-    // The same data under the default of 3 intervals is still healthy.
-    expect((await call("/api/admin/schedulers/health")).body.details["batch-status"].status).toBe(
-      "RUNNING",
+    // The same data under the default of 3 intervals is no ERROR.
+    const lenient = await schedulerStatus(
+      { ...statusOptionsFor(stack.config, stack.client, stack.db), ...polling },
+      def,
     );
+    expect(lenient.status).not.toBe("ERROR");
   });
 
   it("a task queue without a polling worker turns its schedulers ERROR after the stale window", async () => {

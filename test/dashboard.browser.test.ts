@@ -129,9 +129,11 @@ describe("dashboard in a browser", () => {
     expect(await page.locator("tr[data-scheduler]").evaluateAll((rows) => rows.length)).toBe(
       ids.length,
     );
+    // Workers poll, but no schedule has run yet: STARTING (first run pending), with the reason.
     for (const id of ids) {
-      await expect.poll(() => row(page, id).getAttribute("data-state")).toBe("RUNNING");
-      expect(await row(page, id).locator(".state").textContent()).toBe("RUNNING");
+      await expect.poll(() => row(page, id).getAttribute("data-state")).toBe("STARTING");
+      expect(await row(page, id).locator(".state").textContent()).toBe("STARTING");
+      expect(await row(page, id).textContent()).toContain("first run pending");
       expect(await row(page, id).textContent()).toContain(id);
     }
     // Pipeline counts: waiting, processed, failed imports.
@@ -164,11 +166,11 @@ describe("dashboard in a browser", () => {
     });
     expect(audit?.actor).toBe("dashboard");
 
-    // Resume brings RUNNING back.
+    // Resume: STARTING until the first run since the resume.
     await csv.getByRole("button", { name: "Resume csv-import" }).click();
     await page.waitForURL(/done=resume/);
     expect((await describeSchedule("csv-import")).state.paused).toBe(false);
-    expect(await csv.getAttribute("data-state")).toBe("RUNNING");
+    expect(await csv.getAttribute("data-state")).toBe("STARTING");
     expect(await csv.getByRole("button", { name: "Pause csv-import" }).isVisible()).toBe(true);
 
     // Trigger starts a run that shows up on the page.
@@ -220,7 +222,11 @@ describe("dashboard in a browser", () => {
     const csv = row(dashboard, "csv-import");
     expect(await csv.getAttribute("data-state")).toBe("PAUSED");
     expect(await csv.locator(".pause-note q").textContent()).toBe(note);
-    expect(await csv.locator(".pause-note").textContent()).toContain("Temporal UI or CLI");
+    // Who and when, from Temporal's record of the UI's request (the dev UI has no signed-in
+    // user, so no identity: the fallback name, but a real time).
+    const pausedBy = await csv.locator(".pause-note").textContent();
+    expect(pausedBy).toMatch(/paused by .+ at /);
+    expect(await csv.locator(".pause-note time").count()).toBe(1);
 
     await ui.getByRole("button", { name: "Unpause", exact: true }).click();
     const unpauseDialog = ui.getByRole("dialog", { name: /^Unpause Schedule/i });
@@ -229,12 +235,13 @@ describe("dashboard in a browser", () => {
     await unpauseDialog.waitFor({ state: "hidden" });
     await ui.getByRole("button", { name: "Pause", exact: true }).waitFor();
 
+    // Resumed in the Temporal UI: STARTING until its first run since the resume, not ERROR.
     await expect
       .poll(async () => (await health()).details["csv-import"]?.status, { timeout: 10_000 })
-      .toBe("RUNNING");
+      .toBe("STARTING");
     expect((await describeSchedule("csv-import")).state.paused).toBe(false);
     await dashboard.reload();
-    expect(await row(dashboard, "csv-import").getAttribute("data-state")).toBe("RUNNING");
+    expect(await row(dashboard, "csv-import").getAttribute("data-state")).toBe("STARTING");
   });
 
   it("stays usable on a narrow screen: no horizontal overflow, every button visible", async () => {

@@ -103,4 +103,40 @@ describe("two regions side by side", () => {
     // Regions without workers in this test (session/batch processing) are reported too.
     expect(body.schedulers.total).toBe(2 * 5);
   });
+
+  it("the dashboard's actions work on region-qualified scheduler ids", async () => {
+    const config = testConfig(databaseUrl, { API_REGIONS: `${us},${eu}` });
+    const client = stacks[us]?.client;
+    if (!client) throw new Error("no client");
+    const app = createApp({ config, client, db, log: silentLog });
+    const post = (action: string) =>
+      app.request("http://localhost/admin/actions", {
+        method: "POST",
+        headers: {
+          origin: "http://localhost",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({
+          action,
+          schedulerId: `csv-import@${eu}`,
+          note: "eu source maintenance",
+        }).toString(),
+      });
+    const paused = await post("pause");
+    expect(paused.status).toBe(303);
+    expect(paused.headers.get("location")).toBe(
+      `/admin?done=pause&scheduler=csv-import%40${eu}#scheduler-csv-import@${eu}`,
+    );
+    const handle = client.schedule.getHandle(`livedash-csv-import-${eu}`);
+    expect((await handle.describe()).state).toMatchObject({
+      paused: true,
+      note: "eu source maintenance",
+    });
+    // The other region's schedule is untouched.
+    expect(
+      (await client.schedule.getHandle(`livedash-csv-import-${us}`).describe()).state.paused,
+    ).toBe(false);
+    expect((await post("resume")).status).toBe(303);
+    expect((await handle.describe()).state.paused).toBe(false);
+  });
 });

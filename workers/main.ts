@@ -10,7 +10,7 @@ import {
   type WorkerType,
 } from "../lib/schedulers.ts";
 import { startWorkerHealthServer } from "./health-server.ts";
-import { startWorkers } from "./runtime.ts";
+import { type RunningWorkers, startWorkers } from "./runtime.ts";
 
 const usage = `Usage: tsx workers/main.ts [--scheduler=<type>[,<type>...] | --all | --list]
 Scheduler types: ${WORKER_TYPES.join(", ")}`;
@@ -49,7 +49,7 @@ runMain(async () => {
   const types = selectedTypes(values);
   const log = createLogger(config.logLevel, "worker");
   if (!config.scheduler.enabled) {
-    log.warn("SCHEDULER_ENABLED=false: this process runs no workers");
+    await idleWhileDisabled(config.scheduler.healthPort, log);
     return;
   }
   const db = createDatabase(requireDatabaseUrl(config), { poolSize: config.databasePoolSize });
@@ -79,3 +79,42 @@ runMain(async () => {
   });
   await running.done;
 });
+
+/**
+ * SCHEDULER_ENABLED=false: the process says so, then stays up, idle and ready, until it is told
+ * to stop. Exiting instead would make Kubernetes (restartPolicy Always), systemd (Restart=always)
+ * or compose (restart: unless-stopped) start it again and again, a restart loop that looks like a
+ * crash; an idle ready process is the honest state of "deployed but switched off".
+ */
+async function idleWhileDisabled(healthPort: number, log: ReturnType<typeof createLogger>) {
+  const message =
+    "SCHEDULER_ENABLED=false: this worker runs no scheduler and polls no task queue; it stays idle and ready until stopped (set SCHEDULER_ENABLED=true to run workers)";
+  process.stdout.write(`${message}\n`);
+  log.warn(message);
+  const idle: RunningWorkers = {
+    taskQueues: [],
+    status: () => ({}),
+    dependencies: () => ({}),
+    done: new Promise<void>(() => undefined),
+    shutdown: async () => undefined,
+  };
+  let stopping = false;
+  const health =
+    healthPort > 0
+      ? await startWorkerHealthServer({
+          port: healthPort,
+          workers: idle,
+          stopping: () => stopping,
+          log,
+        })
+      : undefined;
+  // Keeps the event loop alive without a health server too.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  onShutdownSignal(async () => {
+    stopping = true;
+    clearInterval(keepAlive);
+    await health?.close();
+    process.exit(0);
+  });
+  await idle.done;
+}

@@ -6,14 +6,16 @@ import type { Config } from "../lib/config.ts";
 import type { Database } from "../lib/db.ts";
 import type { Logger } from "../lib/logger.ts";
 import { createOpenAIClient } from "../lib/openai.ts";
+import { removeOrphanedSchedules } from "../lib/schedule-orphans.ts";
 import {
   analysisTaskQueue,
   definitionsForWorker,
+  schedulerDefinitions,
   taskQueueFor,
   type WorkerType,
 } from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
-import { temporalAddress } from "../lib/temporal.ts";
+import { temporalConnectionOptions } from "../lib/temporal.ts";
 import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
 import { sdkLogger } from "./sdk-logger.ts";
 import { loadWorkflowBundle } from "./workflow-bundle.ts";
@@ -133,7 +135,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const { config, db, log, types } = options;
   installRuntime(log, config.scheduler.metricsPort);
   const workflowBundle = options.workflowBundle ?? (await loadWorkflowBundle(log));
-  const connection = await NativeConnection.connect({ address: temporalAddress(config) });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const activities = createActivities({
     db,
     log,
@@ -141,24 +143,20 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     openai: options.openai ?? createOpenAIClient(config),
   });
 
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const reconcile = () => reconcileDeployment({ client, config, db, log, types });
+  let reconcileTimer: NodeJS.Timeout | undefined;
   if (options.reconcile ?? true) {
-    const client = new Client({ connection, namespace: config.temporal.namespace });
-    const stopped = new Set(
-      (
-        await db.schedulerSetting.findMany({
-          where: { enabled: false },
-          select: { scheduleId: true },
-        })
-      ).map((s) => s.scheduleId),
-    );
-    for (const type of types) {
-      const results = await reconcileSchedules(
-        client,
-        definitionsForWorker(type, config),
-        log,
-        stopped,
-      );
-      log.info({ workerType: type, schedules: results }, "schedules reconciled");
+    await reconcile();
+    // Again on a timer: an edit made in the Temporal UI is put back, a type switched off is
+    // removed and orphans are cleaned up without waiting for the next deploy.
+    if (config.scheduler.reconcileIntervalMs > 0) {
+      reconcileTimer = setInterval(() => {
+        reconcile().catch((error: unknown) =>
+          log.warn({ err: error }, "periodic schedule reconcile failed; retrying next interval"),
+        );
+      }, config.scheduler.reconcileIntervalMs);
+      reconcileTimer.unref();
     }
   }
 
@@ -252,6 +250,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const shutdown = () => {
     closing ??= (async () => {
       stopping = true;
+      clearInterval(reconcileTimer);
       monitor.stop();
       for (const wake of wakeUps) wake();
       for (const worker of current.values()) {
@@ -269,4 +268,45 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     done,
     shutdown,
   };
+}
+
+/**
+ * One reconcile pass of a worker process: its types' schedules match the configuration (stopped
+ * ones stay absent), every schedule of a type switched off in this region is removed, and
+ * orphaned schedules are removed (lib/schedule-orphans.ts has the rule).
+ */
+export async function reconcileDeployment(options: {
+  client: Client;
+  config: Config;
+  db: Database;
+  log: Logger;
+  types: readonly WorkerType[];
+}): Promise<void> {
+  const { client, config, db, log, types } = options;
+  const stopped = new Set(
+    (
+      await db.schedulerSetting.findMany({
+        where: { enabled: false },
+        select: { scheduleId: true },
+      })
+    ).map((s) => s.scheduleId),
+  );
+  const all = schedulerDefinitions(config);
+  for (const type of types) {
+    const results = await reconcileSchedules(
+      client,
+      definitionsForWorker(type, config),
+      log,
+      stopped,
+    );
+    log.info({ workerType: type, schedules: results }, "schedules reconciled");
+  }
+  const disabledElsewhere = all.filter((d) => !d.enabled && !types.includes(d.workerType));
+  if (disabledElsewhere.length > 0) await reconcileSchedules(client, disabledElsewhere, log);
+  await removeOrphanedSchedules(
+    client,
+    config.temporal.namespace,
+    new Set(all.map((d) => d.scheduleId)),
+    log,
+  );
 }

@@ -22,7 +22,7 @@ export type ProcessRuntime = "tsx" | "compiled";
 
 /** The entry point `script` (a .ts path) under `runtime`, from the project root, its stdout and
  * stderr collected. */
-function spawnEntry(
+export function spawnEntry(
   script: string,
   args: string[],
   env: Record<string, string>,
@@ -127,4 +127,9 @@ export async function spawnApiProcess(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return { url, child, exited, output };
+}
+
+/** `node --import tsx <script>` from the project root, its stdout and stderr collected. */
+export function spawnTsx(script: string, args: string[], env: Record<string, string>) {
+  return spawnEntry(script, args, env, "tsx");
 }

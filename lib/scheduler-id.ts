@@ -1,0 +1,11 @@
+/**
+ * The one scheduler-id pattern of the admin API and the dashboard: `csv-import`, or
+ * `csv-import@us` when the API reports several regions (API_REGIONS).
+ */
+export const SCHEDULER_ID_SOURCE = "[a-z][a-z0-9-]{0,63}(@[a-z0-9][a-z0-9-]{0,30})?";
+export const SCHEDULER_ID = new RegExp(`^${SCHEDULER_ID_SOURCE}$`);
+export const SCHEDULER_ID_HINT = "expected a scheduler id like csv-import or csv-import@us";
+
+export function isSchedulerId(value: string): boolean {
+  return SCHEDULER_ID.test(value);
+}

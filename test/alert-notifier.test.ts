@@ -87,12 +87,22 @@ describe("alert webhook notifications", () => {
   const settle = () => new Promise((resolve) => setTimeout(resolve, 1_500));
 
   it("sends one message when a scheduler turns ERROR, whatever the number of replicas", async () => {
-    // The replicas first record the healthy state, silently: no message for RUNNING.
+    // A first good run makes the scheduler RUNNING (until then it is STARTING); the replicas
+    // record the healthy state silently: no message for RUNNING.
+    await stack.db.company.update({
+      where: { id: companyId },
+      data: { csvUrl: `${source.url}/good.csv` },
+    });
+    expect((await stack.run("csv-import")).result.outcome).toBe("SUCCEEDED");
     await waitFor("the first evaluation", async () =>
       (await stack.db.schedulerAlertState.findMany()).some(
         (s) => s.schedulerId === "csv-import" && s.state === "RUNNING",
       ),
     );
+    await stack.db.company.update({
+      where: { id: companyId },
+      data: { csvUrl: `${source.url}/missing.csv` },
+    });
     expect((await stack.run("csv-import")).result.outcome).toBe("FAILED");
     const [message] = await waitFor("the ERROR message", async () =>
       delivered().length > 0 ? delivered() : undefined,

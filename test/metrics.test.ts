@@ -596,6 +596,10 @@ describe("GET /metrics", () => {
         sampleValue(third.families, "livedash_metrics_scrape_errors_total", { source: "temporal" }),
       ).toBe(2);
     } finally {
+      // The client's gRPC retry timers outlive a call whose deadline the scrape gave up on;
+      // closing the channel under them makes the next retry throw outside any call. Every call
+      // had a deadline of at most 1.5 s: wait it out first.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
       await connection.close();
     }
   });

@@ -4,6 +4,7 @@ import { createDatabase } from "../lib/db.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
+import { stopWorkerProcesses } from "./drain-support.ts";
 import {
   type AnalysisFigures,
   activityExecutions,
@@ -147,16 +148,7 @@ async function runCase(
     );
     return result;
   } finally {
-    for (const worker of workers) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null) {
-        worker.child.kill("SIGTERM");
-      }
-    }
-    for (const worker of workers) {
-      const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
-      await worker.exited;
-      clearTimeout(timer);
-    }
+    await stopWorkerProcesses(workers);
     await client.schedule
       .getHandle(scheduleId)
       .delete()

@@ -10,7 +10,10 @@ export interface ClaimPendingImportsInput {
   companyCursor?: string | undefined;
   /** How long the claimed imports stay reserved for this run. */
   leaseMs: number;
-  /** The run taking the lease (its workflow id). */
+  /**
+   * This claim's key: the run's workflow id and the claim's number in the run. A retried claim
+   * (its first attempt committed, then its worker died) gets back the same imports.
+   */
   holder: string;
 }
 
@@ -28,6 +31,12 @@ export interface ClaimedImports {
  */
 export function createImportClaimActivities({ db }: ActivityDeps) {
   async function claimPendingImports(input: ClaimPendingImportsInput): Promise<ClaimedImports> {
+    const earlier = await db.$queryRaw<ClaimRow[]>`
+      SELECT id, "companyId", "createdAt" FROM "SessionImport"
+      WHERE "leaseHolder" = ${input.holder} AND status = 'PENDING'`;
+    if (earlier.length > 0) {
+      return claimed({ rows: earlier, lastVisited: undefined, lapOver: false }, input.limit);
+    }
     let cursor = input.companyCursor;
     let wrapped = cursor === undefined;
     // Companies whose pending imports are all leased yield nothing: go on past them, once round.
@@ -124,9 +133,10 @@ export function createImportClaimActivities({ db }: ActivityDeps) {
    * lease; the leases of a run that died simply expire.
    */
   async function releaseImportLeases(input: { holder: string }): Promise<number> {
+    // Every claim of the run: their keys are `<workflow id>#<n>`.
     return db.$executeRaw`
       UPDATE "SessionImport" SET "leaseUntil" = NULL, "leaseHolder" = NULL
-      WHERE "leaseHolder" = ${input.holder} AND status = 'PENDING'`;
+      WHERE starts_with("leaseHolder", ${`${input.holder}#`}) AND status = 'PENDING'`;
   }
 
   return { claimPendingImports, releaseImportLeases };

@@ -47,6 +47,8 @@ export interface ImportProcessingCounts {
 
 export interface ImportProcessingState {
   companyCursor?: string | undefined;
+  /** Claims made so far in this run: each claim's key is `<workflow id>#<n>`. */
+  claims?: number | undefined;
   counts: ImportProcessingCounts;
   carried: ImportRef[];
 }
@@ -98,12 +100,13 @@ export async function importProcessingWorkflow(
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),
         nextPage: async () => {
+          state.claims = (state.claims ?? 0) + 1;
           const claim = await claimPendingImports({
             region: input.region,
             limit: input.batchSize,
             companyCursor: state.companyCursor,
             leaseMs,
-            holder: run.workflowId,
+            holder: `${run.workflowId}#${state.claims}`,
           });
           state.companyCursor = claim.companyCursor;
           counts.considered += claim.imports.length;

@@ -7,8 +7,8 @@ import { startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
 import { type BenchContext, benchEnv, connectClient, startCsvSource } from "./support.ts";
 
 /**
- * A backlog of 200,000 pending imports (BENCH_QUICK: 20,000) over 50 companies, each with a
- * transcript on a local source, drained by two import-processing worker processes on the default
+ * A backlog of 200,000 pending imports (BENCH_QUICK: 20,000) over 50 companies, each company's
+ * transcripts on a local source host of its own, drained by two import-processing worker processes on the default
  * configuration with the schedule firing every minute. Measures the time until nothing is
  * pending and samples the lag (livedash_backlog_oldest_age_seconds: the oldest pending import's
  * age) every 5 s, which rises while the backlog drains and falls to 0 once it is gone.
@@ -21,7 +21,10 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
   const imports = ctx.large ? 200_000 : 20_000;
   const url = await ctx.services.freshDatabase(`drain_${imports}`);
   const db = createDatabase(url, { poolSize: 2 });
-  const source = await startCsvSource();
+  // Each company on a source host of its own, as in production: the per-host fetch limit then
+  // throttles each company's transcripts, not the whole backlog.
+  const source = await startCsvSource(COMPANIES);
+  const hosts = [...source.urls];
   const region = `d${randomBytes(3).toString("hex")}`;
   const scheduleId = qualifiedName("import-processing", region);
   const temporal = await connectClient(ctx.services.temporalAddress);
@@ -42,7 +45,8 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
       INSERT INTO "SessionImport" (id, "companyId", "externalSessionId", "startTimeRaw", "endTimeRaw",
                                    "fullTranscriptUrl", "updatedAt")
       SELECT gen_random_uuid(), md5('drain-company-' || (1 + i % ${COMPANIES}))::uuid, 'd-' || i,
-             '30.04.2025 11:00:00', '30.04.2025 11:05:00', ${source.url} || '/t/d-' || i || '.txt', now()
+             '30.04.2025 11:00:00', '30.04.2025 11:05:00',
+             (${hosts}::text[])[1 + i % ${COMPANIES}] || '/t/d-' || i || '.txt', now()
       FROM generate_series(1, ${imports}::int) AS i`;
     const started = Date.now();
     await temporal.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP);

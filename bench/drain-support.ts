@@ -36,8 +36,19 @@ export async function stopWorkerProcesses(workers: WorkerProcess[]): Promise<voi
   }
 }
 
-/** Machine-wide CPU busy share between two readings of /proc/stat (0..1). */
-export function cpuMeter(): () => number {
+export interface CpuShare {
+  /** Share of the machine's CPU time spent at normal priority (the bench and its services). */
+  busy: number;
+  /** Share spent by niced processes (other work on the machine, kept out of the bench's way). */
+  niced: number;
+}
+
+/**
+ * Machine-wide CPU use between two readings of /proc/stat (0..1 of all cores), split into normal
+ * priority and niced time: other work on a shared machine runs niced, so `busy` near 1 means
+ * the bench itself ran into the CPU ceiling.
+ */
+export function cpuMeter(): () => CpuShare {
   const read = () => {
     const fields = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
       .trim()
@@ -45,14 +56,18 @@ export function cpuMeter(): () => number {
       .slice(1)
       .map(Number);
     const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-    const total = fields.reduce((a, b) => a + b, 0);
-    return { idle, total };
+    const nice = fields[1] ?? 0;
+    // guest time is already counted in user time.
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { idle, nice, total };
   };
   const start = read();
   return () => {
     const end = read();
     const total = end.total - start.total;
-    return total > 0 ? 1 - (end.idle - start.idle) / total : 0;
+    if (total <= 0) return { busy: 0, niced: 0 };
+    const niced = (end.nice - start.nice) / total;
+    return { busy: 1 - (end.idle - start.idle) / total - niced, niced };
   };
 }
 

@@ -138,10 +138,13 @@ export function csvStream(prefix: string, rows: number): Readable {
 }
 
 export interface CsvSource {
+  /** The first host's URL. */
   url: string;
+  /** Every host's URL (one unless started with more). */
+  urls: readonly string[];
   /** URL of a company's CSV: `rows` generated rows whose session ids start with `prefix`. */
-  urlFor(prefix: string, rows: number, options?: { transcripts?: boolean }): string;
-  /** Requests served so far and the most served at once (the per-host limit's witness). */
+  urlFor(prefix: string, rows: number, options?: { transcripts?: boolean; host?: number }): string;
+  /** Requests served so far and the most served at once, on any one host (the per-host limit's witness). */
   stats(): Promise<{ requests: number; maxActive: number }>;
   close(): Promise<void>;
 }
@@ -204,15 +207,25 @@ export async function startChildService(
   };
 }
 
-/** Loopback HTTP server streaming generated CSV (GET /csv/<prefix>/<rows>), in a child process. */
-export async function startCsvSource(): Promise<CsvSource> {
-  const service = await startChildService(join("bench", "csv-source.ts"), [], (line) => line);
+/**
+ * Loopback HTTP server streaming generated CSV (GET /csv/<prefix>/<rows>), in a child process,
+ * on `hosts` ports: each port is a source host of its own.
+ */
+export async function startCsvSource(hosts = 1): Promise<CsvSource> {
+  const service = await startChildService(
+    join("bench", "csv-source.ts"),
+    [String(hosts)],
+    (line) => (line.startsWith("http://") ? line : undefined),
+  );
+  const urls = service.url.split(" ");
+  const url = urls[0] as string;
   return {
-    url: service.url,
+    url,
+    urls,
     urlFor: (prefix, rows, options) =>
-      `${service.url}/csv/${prefix}/${rows}${options?.transcripts ? "?transcripts" : ""}`,
+      `${urls[(options?.host ?? 0) % urls.length]}/csv/${prefix}/${rows}${options?.transcripts ? "?transcripts" : ""}`,
     stats: async () =>
-      (await (await fetch(`${service.url}/stats`)).json()) as {
+      (await (await fetch(`${url}/stats`)).json()) as {
         requests: number;
         maxActive: number;
       },

@@ -1,4 +1,5 @@
 import type { Prisma } from "../lib/generated/prisma/client.ts";
+import { qualifiedName } from "../lib/schedulers.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export type RunOutcome = "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED" | "TIMED_OUT";
@@ -30,6 +31,14 @@ export interface RunProgress {
   counts: unknown;
   executions: number;
 }
+
+export interface UpstreamQuery {
+  /** Scheduler type of the feeding stage, e.g. "csv-import". */
+  scheduler: string;
+  region?: string | undefined;
+}
+
+const STALE_RUN_MS = 24 * 60 * 60_000;
 
 /** The scheduler run table, written by each run itself. Every call is idempotent. */
 export function createRunRecordActivities({ db }: ActivityDeps) {
@@ -79,5 +88,22 @@ export function createRunRecordActivities({ db }: ActivityDeps) {
     });
   }
 
-  return { recordRunStarted, recordRunFinished, recordRunProgress };
+  /**
+   * Whether a run of another stage of this region is in progress: a draining run whose source is
+   * empty keeps looking while the stage that feeds it still works. A RUNNING record older than
+   * a day is a run that died unrecorded, not work in progress.
+   */
+  async function upstreamRunInProgress(input: UpstreamQuery): Promise<boolean> {
+    const run = await db.schedulerRun.findFirst({
+      where: {
+        scheduleId: qualifiedName(input.scheduler, input.region),
+        outcome: "RUNNING",
+        startedAt: { gte: new Date(Date.now() - STALE_RUN_MS) },
+      },
+      select: { id: true },
+    });
+    return run !== null;
+  }
+
+  return { recordRunStarted, recordRunFinished, recordRunProgress, upstreamRunInProgress };
 }

@@ -3,8 +3,8 @@ import { sleep } from "@temporalio/workflow";
 /**
  * The draining loop every scheduled run uses: take pages of work while work is pending and keep
  * up to `window` items in flight, topping the window up as items finish (no barrier at the end
- * of a page). It stops taking new work when the source is empty, when the run's deadline has
- * passed (so the schedule's next run is not skipped), or when the execution should continue as
+ * of a page). It stops taking new work when the source is empty and the stage feeding it idle,
+ * when the run's deadline has passed (so the schedule's next run is not skipped), or when the execution should continue as
  * new (its history grew large); items already in flight always finish first.
  *
  * Deterministic: it only awaits activities, timers and workflow time (`Date.now()` in workflow
@@ -27,6 +27,13 @@ export interface DrainOptions<T> {
   shouldContinue: () => boolean;
   /** Items handed back by an earlier execution of this run (deferred, not yet done). */
   carried?: T[];
+  /**
+   * Whether the stage feeding this one is still producing work (its run is in progress). While
+   * it is, an empty source does not end the run: it looks again every `upstreamPollMs`, until
+   * the deadline, so work flows on within seconds instead of waiting for the next schedule tick.
+   */
+  upstreamBusy?: () => Promise<boolean>;
+  upstreamPollMs?: number;
 }
 
 export interface DrainResult<T> {
@@ -34,6 +41,9 @@ export interface DrainResult<T> {
   /** Items not started or deferred when the loop stopped early: the next execution's `carried`. */
   leftover: T[];
 }
+
+/** How often an idle run looks for work again while its upstream stage is still busy. */
+export const UPSTREAM_POLL_MS = 5_000;
 
 export async function drain<T>(options: DrainOptions<T>): Promise<DrainResult<T>> {
   const ready: T[] = [...(options.carried ?? [])];
@@ -92,6 +102,12 @@ export async function drain<T>(options: DrainOptions<T>): Promise<DrainResult<T>
     }
     if (taking && deferred.length > 0) {
       await sleep(Math.max(1, Math.min(...deferred.map((d) => d.at)) - now));
+      continue;
+    }
+    if (taking && options.upstreamBusy && (await options.upstreamBusy())) {
+      const poll = options.upstreamPollMs ?? UPSTREAM_POLL_MS;
+      await sleep(Math.max(1, Math.min(poll, options.deadline - now)));
+      sourceEmpty = false;
       continue;
     }
     if (!starting || ready.length === 0) {

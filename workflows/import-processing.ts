@@ -3,7 +3,7 @@ import type { ImportOutcome, ImportRef } from "../activities/import-processing.t
 import type { Activities } from "../activities/index.ts";
 import { IMPORT_ACTIVITY_MAX_ATTEMPTS, SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
-import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
+import { deferralFor, type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
   afterDrain,
   type Continuation,
@@ -99,6 +99,8 @@ export async function importProcessingWorkflow(
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),
+        // Rows a csv-import run is still inserting are taken in this run, not the next one.
+        upstreamBusy: upstreamBusy("csv-import", input.region),
         nextPage: async () => {
           state.claims = (state.claims ?? 0) + 1;
           const claim = await claimPendingImports({

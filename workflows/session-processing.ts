@@ -2,7 +2,7 @@ import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
 import { drain } from "./drain.ts";
-import { type RunLimits, runDeadline } from "./run-limits.ts";
+import { type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
   afterDrain,
   type Continuation,
@@ -100,6 +100,8 @@ export async function sessionProcessingWorkflow(
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),
+        // Sessions an import-processing run is still creating are taken in this run.
+        upstreamBusy: upstreamBusy("import-processing", input.region),
         nextPage: async () => {
           // Batch mode has nothing to run here: claim pages until the queue is drained.
           for (;;) {

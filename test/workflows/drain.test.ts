@@ -179,11 +179,13 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
   });
 
   it("stops taking new work at the run deadline and says so", async () => {
-    const { activities, seen } = mockPipeline(40, { delayMs: 400 });
+    // 40 imports of 600 ms, two at a time, need 12 s: a 5 s deadline stops the run part-way,
+    // with room for a slow first workflow task on a loaded machine.
+    const { activities, seen } = mockPipeline(40, { delayMs: 600 });
     const { result } = await runCsvImport(activities, {
       batchSize: 2,
       window: 2,
-      deadlineMs: 1_500,
+      deadlineMs: 5_000,
     });
 
     expect(result.outcome).toBe("PARTIAL");

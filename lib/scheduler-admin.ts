@@ -15,7 +15,7 @@ import {
   schedulerStatus,
   statusOptionsFor,
 } from "./scheduler-status.ts";
-import { apiDefinitions, type SchedulerDefinition } from "./schedulers.ts";
+import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./schedulers.ts";
 import { reconcileSchedule } from "./schedules.ts";
 
 /**
@@ -432,11 +432,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
 
   /** Schedules with our memo that no current configuration owns (lib/schedule-orphans.ts). */
   async function orphans(): Promise<OrphanedSchedule[]> {
-    return findOrphanedSchedules(
-      client,
-      config.temporal.namespace,
-      new Set(definitions().map((d) => d.scheduleId)),
-    );
+    return findOrphanedSchedules(client, config.temporal.namespace, apiScheduleIds(config));
   }
 
   return { definitions, list, get, runs, run, act, orphans };

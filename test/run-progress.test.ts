@@ -127,8 +127,9 @@ describe("live progress of a running run", () => {
     const live = samples.filter((p) => p.source === "workflow");
     expect(live.length).toBeGreaterThan(3);
     for (const p of live) {
-      expect(p.companies?.total).toBe(COMPANIES);
-      expect(p.companies?.done).toBeLessThan(COMPANIES);
+      // The total is counted as the run starts; from its first listing on, it is known.
+      if ((p.items?.taken ?? 0) > 0) expect(p.companies?.total).toBe(COMPANIES);
+      expect(p.companies?.done).toBeLessThanOrEqual(COMPANIES);
       expect(Date.parse(p.updatedAt)).not.toBeNaN();
       expect(p.items?.inFlight).toBeLessThanOrEqual(COMPANIES);
     }
@@ -146,8 +147,14 @@ describe("live progress of a running run", () => {
         ) && (p.rowsRead ?? 0) > ((p.counts as { rowsRead?: number } | null)?.rowsRead ?? 0),
     );
     expect(inFlightCounted).toBeDefined();
-    // Part-way samples: some companies done, fewer than all.
-    expect(live.some((p) => (p.companies?.done ?? 0) > 0)).toBe(true);
+    // Part-way samples: some companies done, fewer than all, rows read.
+    const partWay = live.filter(
+      (p) => (p.companies?.done ?? 0) > 0 && (p.companies?.done ?? 0) < COMPANIES,
+    );
+    expect(partWay.length).toBeGreaterThan(0);
+    expect(partWay.every((p) => (p.rowsRead ?? 0) > 0)).toBe(true);
+    // Before the first company finished, rows already read (only from in-flight heartbeats).
+    expect(live.some((p) => p.companies?.done === 0 && (p.rowsRead ?? 0) > 0)).toBe(true);
 
     // The scheduler view (what the dashboard renders) carries it, and the dashboard shows it.
     expect(listShowed?.companies?.total).toBe(COMPANIES);
@@ -170,6 +177,30 @@ describe("live progress of a running run", () => {
     expect(done.counts?.rowsRead).toBe(COMPANIES * ROWS);
     expect(done.counts?.inserted).toBe(COMPANIES * ROWS);
     expect(Math.max(...rows)).toBeLessThanOrEqual(COMPANIES * ROWS);
+
+    // The OpenAPI document describes the route and the field (additively: Run keeps its fields).
+    const doc = JSON.parse((await get("/api/openapi.json")).text) as {
+      paths: Record<string, { get?: { responses: Record<string, unknown> } }>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    expect(
+      Object.keys(
+        doc.paths["/api/admin/schedulers/{id}/runs/{workflowId}"]?.get?.responses ?? {},
+      ).sort(),
+    ).toEqual(["200", "400", "401", "404"]);
+    expect(Object.keys(doc.components.schemas.Run?.properties ?? {})).toEqual(
+      expect.arrayContaining(["workflowId", "outcome", "counts", "error", "progress"]),
+    );
+    expect(Object.keys(doc.components.schemas.RunProgress?.properties ?? {}).sort()).toEqual([
+      "companies",
+      "counts",
+      "executions",
+      "inFlight",
+      "items",
+      "rowsRead",
+      "source",
+      "updatedAt",
+    ]);
 
     // An unknown run is a 404 with the envelope.
     const missing = await get("/api/admin/schedulers/csv-import/runs/no-such-run");

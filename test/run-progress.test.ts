@@ -202,6 +202,9 @@ describe("live progress of a running run", () => {
       "updatedAt",
     ]);
 
+    // Admin-only, like the other run routes.
+    expect((await fetch(`http://127.0.0.1:${api.port}${detailPath}`)).status).toBe(401);
+
     // An unknown run is a 404 with the envelope.
     const missing = await get("/api/admin/schedulers/csv-import/runs/no-such-run");
     expect(missing.status).toBe(404);

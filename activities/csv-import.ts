@@ -68,6 +68,13 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     });
   }
 
+  /** ACTIVE companies a run will visit: the total of its progress, counted once per run. */
+  async function countCsvImportCompanies(input: { region?: string | undefined }): Promise<number> {
+    return db.company.count({
+      where: { status: "ACTIVE", ...(input.region ? { region: input.region } : {}) },
+    });
+  }
+
   /**
    * Streams one company's CSV into SessionImport rows. Safe to run twice: the unique key
    * (companyId, externalSessionId) turns a re-read row into a counted duplicate.
@@ -180,7 +187,7 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     };
   }
 
-  return { listCsvImportCompanies, importCompanyCsv };
+  return { listCsvImportCompanies, countCsvImportCompanies, importCompanyCsv };
 }
 
 /** Maps a failure to a Temporal failure: permanent ones are not retried; counts ride along. */

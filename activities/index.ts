@@ -4,6 +4,7 @@ import { createBatchProcessingActivities } from "./batch-processing.ts";
 import { recordingImportOutcomes } from "./company-import-health.ts";
 import { createCsvImportActivities } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { createHistoryRetentionActivities } from "./history-retention.ts";
 import { createImportClaimActivities } from "./import-claims.ts";
 import { createImportProcessingActivities } from "./import-processing.ts";
 import { createRunRecordActivities } from "./run-records.ts";
@@ -34,6 +35,7 @@ export function createActivities(given: ActivityDeps) {
     ...createImportClaimActivities(deps),
     ...createSessionProcessingActivities(deps),
     ...createBatchProcessingActivities(deps),
+    ...createHistoryRetentionActivities(deps),
   };
 }
 

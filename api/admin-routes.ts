@@ -20,6 +20,52 @@ const STATES = ["STOPPED", "STARTING", "RUNNING", "PAUSED", "ERROR"] as const;
 /** Longest backfill one request may ask for: a year of runs is already a lot of work. */
 const MAX_BACKFILL_MS = 366 * 24 * 3_600_000;
 
+const InFlightActivitySchema = z
+  .object({
+    activityType: z.string().openapi({ example: "importCompanyCsv" }),
+    activityId: z.string(),
+    state: z.string().openapi({ example: "STARTED" }),
+    attempt: z.number(),
+    lastHeartbeatAt: z.string().nullable(),
+    rowsRead: z.number().nullable().openapi({
+      description: "csv-import: rows this company's import has read and committed so far",
+    }),
+  })
+  .openapi("InFlightActivity");
+
+const RunProgressSchema = z
+  .object({
+    source: z.enum(["workflow", "run-record"]).openapi({
+      description:
+        "workflow: the run's live counters (a workflow query); run-record: the totals written at the last continue-as-new, when no worker answered",
+    }),
+    updatedAt: z.string().openapi({
+      description: "when the progress last changed (a counter or an in-flight heartbeat)",
+    }),
+    executions: z.number(),
+    items: z
+      .object({
+        taken: z.number().openapi({ description: "items listed or claimed by the run so far" }),
+        done: z.number(),
+        inFlight: z.number(),
+        waiting: z.number(),
+      })
+      .nullable(),
+    companies: z
+      .object({ done: z.number(), total: z.number().nullable() })
+      .nullable()
+      .openapi({ description: "csv-import: companies finished out of the ACTIVE companies" }),
+    rowsRead: z.number().nullable().openapi({
+      description: "csv-import: rows read so far, companies still in flight included",
+    }),
+    inFlight: z.object({
+      count: z.number(),
+      activities: z.array(InFlightActivitySchema).openapi({ description: "the first 20" }),
+    }),
+    counts: z.unknown(),
+  })
+  .openapi("RunProgress");
+
 const RunSchema = z
   .object({
     workflowId: z.string(),
@@ -31,6 +77,9 @@ const RunSchema = z
     durationMs: z.number().nullable(),
     counts: z.unknown(),
     error: z.string().nullable(),
+    progress: RunProgressSchema.optional().openapi({
+      description: "a RUNNING run's live progress; absent once the run finished",
+    }),
   })
   .openapi("Run");
 
@@ -263,6 +312,30 @@ const runsRoute = createRoute({
   },
 });
 
+const runRoute = createRoute({
+  method: "get",
+  path: "/api/admin/schedulers/{id}/runs/{workflowId}",
+  summary: "One run: outcome, counts, and while it runs its live progress",
+  security: [{ bearer: [] }],
+  request: {
+    params: IdParams.extend({
+      workflowId: z
+        .string()
+        .min(1)
+        .max(400)
+        .openapi({ param: { name: "workflowId", in: "path" } }),
+    }),
+  },
+  responses: {
+    200: { description: "The run", content: { "application/json": { schema: dataOf(RunSchema) } } },
+    ...errors,
+    404: {
+      description: "Unknown scheduler or run",
+      content: { "application/json": { schema: ErrorSchema } },
+    },
+  },
+});
+
 const actionRoute = createRoute({
   method: "post",
   path: "/api/admin/schedulers",
@@ -329,6 +402,16 @@ export function registerAdminRoutes<E extends Env>(app: OpenAPIHono<E>, admin: S
     return result.status === 404
       ? c.json(result.body, 404)
       : c.json(errorBody("validation_failed", result.body.error.message), 400);
+  });
+
+  app.openapi(runRoute, async (c) => {
+    const { id, workflowId } = c.req.valid("param");
+    const result = await answer(() => admin.run(id, workflowId));
+    if (!result.ok) return c.json(result.body, 404);
+    if (!result.value) {
+      return c.json(errorBody("not_found", `no run "${workflowId}" of scheduler "${id}"`), 404);
+    }
+    return c.json({ data: result.value }, 200);
   });
 
   app.openapi(actionRoute, async (c) => {

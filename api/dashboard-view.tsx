@@ -1,4 +1,5 @@
 import type { FC, PropsWithChildren } from "hono/jsx";
+import type { RunProgressView } from "../lib/run-progress.ts";
 import type { RunView, SchedulerView } from "../lib/scheduler-admin.ts";
 import { type CompanyHealthData, CompanyHealthSection } from "./dashboard-companies.tsx";
 import type { PipelineCounts } from "./dashboard-data.ts";
@@ -401,7 +402,34 @@ const LastRun: FC<{ run: RunView; now: Date }> = ({ run, now }) => (
     <div class="muted">
       <Time iso={run.startedAt} now={now} />
     </div>
+    {run.progress ? <Progress progress={run.progress} now={now} /> : null}
     {run.error ? <div class="muted">{truncate(run.error, 200)}</div> : null}
+  </div>
+);
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** A running run's progress: what is done out of what, and how fresh that is. */
+export function progressSummary(progress: RunProgressView): string {
+  const parts: string[] = [];
+  if (progress.companies) {
+    const { done, total } = progress.companies;
+    parts.push(`${count(done)}${total === null ? "" : ` of ${count(total)}`} companies`);
+  } else if (progress.items) {
+    parts.push(`${count(progress.items.done)} of ${count(progress.items.taken)} items done`);
+  }
+  if (progress.rowsRead !== null) parts.push(`${count(progress.rowsRead)} rows read`);
+  parts.push(`${count(progress.inFlight.count)} in flight`);
+  return parts.join(" · ");
+}
+
+const Progress: FC<{ progress: RunProgressView; now: Date }> = ({ progress, now }) => (
+  <div class="progress" data-source={progress.source}>
+    <span class="progress-summary">{progressSummary(progress)}</span>
+    <div class="muted">
+      updated {relativeTime(progress.updatedAt, now)}
+      {progress.source === "run-record" ? " (last hand-over; the workflow did not answer)" : ""}
+    </div>
   </div>
 );
 

@@ -304,6 +304,10 @@ const envSchema = z.object({
   SCHEDULER_RECONCILE_INTERVAL_MS: int(5 * 60_000, 0, 24 * 3_600_000),
   SCHEDULER_PARTIAL_THRESHOLD: int(3, 1, 100),
   SCHEDULER_FAILED_COMPANIES_PERCENT: int(50, 1, 100),
+  /** Run and action history older than this is pruned daily; 0 keeps it forever. */
+  SCHEDULER_HISTORY_RETENTION_DAYS: int(30, 0, 36_500),
+  SCHEDULER_HISTORY_RETENTION_INTERVAL: cron("17 3 * * *"),
+  SCHEDULER_HISTORY_RETENTION_BATCH_SIZE: int(1_000, 1, 100_000),
   CSV_IMPORT_ENABLED: bool(true),
   CSV_IMPORT_AUTO_START: bool(true),
   CSV_IMPORT_CRITICAL: bool(true),
@@ -585,6 +589,14 @@ export interface Config {
     /** A scrape reuses the last read of Temporal and the database for this long (0: never). */
     cacheMs: number;
   };
+  /** The history-retention maintenance schedule (lib/maintenance.ts). */
+  historyRetention: {
+    /** Finished runs, audit entries and settled notifications older than this go; 0: never. */
+    days: number;
+    interval: string;
+    /** Rows deleted per statement: bounded work and locks, whatever the table's size. */
+    batchSize: number;
+  };
   alerts: {
     /** Scheduler ERROR and recovery messages go here (unset: no notifications). */
     webhookUrl: string | undefined;
@@ -728,6 +740,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     metrics: { cacheMs: e.METRICS_CACHE_MS },
+    historyRetention: {
+      days: e.SCHEDULER_HISTORY_RETENTION_DAYS,
+      interval: e.SCHEDULER_HISTORY_RETENTION_INTERVAL,
+      batchSize: e.SCHEDULER_HISTORY_RETENTION_BATCH_SIZE,
+    },
     alerts: {
       webhookUrl: e.ALERT_WEBHOOK_URL,
       evaluationIntervalMs: e.ALERT_EVALUATION_INTERVAL_MS,

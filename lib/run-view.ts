@@ -1,4 +1,5 @@
 import type { Prisma } from "./generated/prisma/client.ts";
+import type { RunProgressView } from "./run-progress.ts";
 
 /** One run as the admin API shows it. */
 export interface RunView {
@@ -11,6 +12,8 @@ export interface RunView {
   durationMs: number | null;
   counts: unknown;
   error: string | null;
+  /** A RUNNING run's live progress (lib/run-progress.ts); absent for finished runs. */
+  progress?: RunProgressView;
 }
 
 export function toRunView(run: {

@@ -4,6 +4,7 @@ import type { Database } from "./db.ts";
 import type { Prisma } from "./generated/prisma/client.ts";
 import { type LatenessSummary, latenessSummary } from "./metrics-reads.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
+import { readRunProgress } from "./run-progress.ts";
 import { decodeCursor, encodeCursor, type RunView, toRunView } from "./run-view.ts";
 import { findOrphanedSchedules, type OrphanedSchedule } from "./schedule-orphans.ts";
 import { liveSpec } from "./schedule-spec.ts";
@@ -14,7 +15,7 @@ import {
   schedulerStatus,
   statusOptionsFor,
 } from "./scheduler-status.ts";
-import { apiDefinitions, type SchedulerDefinition } from "./schedulers.ts";
+import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./schedulers.ts";
 import { reconcileSchedule } from "./schedules.ts";
 
 /**
@@ -146,6 +147,27 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     };
   }
 
+  /** Run views, each RUNNING one with its live progress (two Temporal reads per running run). */
+  async function runViews(
+    def: SchedulerDefinition,
+    rows: Prisma.SchedulerRunGetPayload<object>[],
+  ): Promise<RunView[]> {
+    return Promise.all(
+      rows.map(async (row) => {
+        const view = toRunView(row);
+        if (row.outcome !== "RUNNING") return view;
+        const progress = await readRunProgress(client, {
+          schedulerId: def.id,
+          workflowId: row.workflowId,
+          executions: row.executions,
+          counts: row.counts,
+          updatedAt: row.updatedAt,
+        });
+        return { ...view, progress };
+      }),
+    );
+  }
+
   async function pauseInfo(def: SchedulerDefinition, status: SchedulerStatus) {
     const schedule = status.schedule;
     const paused = schedule?.state.paused ?? false;
@@ -217,7 +239,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
         ? []
         : (schedule?.info.nextActionTimes ?? []).slice(0, 5).map((d) => d.toISOString()),
       lastSuccess: status.lastSuccess?.toISOString() ?? null,
-      lastRuns: lastRuns.map(toRunView),
+      lastRuns: await runViews(def, lastRuns),
       metrics: { ...metrics, ...lateness },
       actions: {
         skippedOverlap: schedule?.info.numActionsSkippedOverlap ?? null,
@@ -237,6 +259,17 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     const def = definition(schedulerId);
     await syncRunOutcomes({ client, db, defs: [def] });
     return view(def);
+  }
+
+  /** One run by its workflow id, with its live progress while it runs; undefined if unknown. */
+  async function run(schedulerId: string, workflowId: string): Promise<RunView | undefined> {
+    const def = definition(schedulerId);
+    await syncRunOutcomes({ client, db, defs: [def] });
+    const row = await db.schedulerRun.findFirst({
+      where: { scheduleId: def.scheduleId, workflowId },
+      orderBy: { startedAt: "desc" },
+    });
+    return row ? (await runViews(def, [row]))[0] : undefined;
   }
 
   /** Keyset pagination over a scheduler's runs, newest first. */
@@ -264,7 +297,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     const pageRows = rows.slice(0, page.limit);
     const last = pageRows.at(-1);
     return {
-      runs: pageRows.map(toRunView),
+      runs: await runViews(def, pageRows),
       nextCursor: more && last ? encodeCursor(last.startedAt, last.id) : null,
     };
   }
@@ -399,14 +432,10 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
 
   /** Schedules with our memo that no current configuration owns (lib/schedule-orphans.ts). */
   async function orphans(): Promise<OrphanedSchedule[]> {
-    return findOrphanedSchedules(
-      client,
-      config.temporal.namespace,
-      new Set(definitions().map((d) => d.scheduleId)),
-    );
+    return findOrphanedSchedules(client, config.temporal.namespace, apiScheduleIds(config));
   }
 
-  return { definitions, list, get, runs, act, orphans };
+  return { definitions, list, get, runs, run, act, orphans };
 }
 
 export type SchedulerAdmin = ReturnType<typeof createSchedulerAdmin>;

@@ -5,6 +5,7 @@ import type {
   BatchStatusWorkflowInput,
 } from "../workflows/batch-processing.ts";
 import type { CsvImportWorkflowInput } from "../workflows/csv-import.ts";
+import type { HistoryRetentionWorkflowInput } from "../workflows/history-retention.ts";
 import type { ImportProcessingWorkflowInput } from "../workflows/import-processing.ts";
 import type { SessionProcessingWorkflowInput } from "../workflows/session-processing.ts";
 import type { Config } from "./config.ts";
@@ -232,13 +233,70 @@ function withSwitches(
   return defs.map((def) => ({ ...def, ...config.scheduler.types[def.workerType] }));
 }
 
+/**
+ * The platform's own maintenance schedules, beside the four scheduler types: today the daily
+ * history retention. They are not scheduler types: health, the admin scheduler list, metrics and
+ * alerts report the pipeline's schedulers only, so their documented shape is unchanged. Their
+ * runs are recorded in SchedulerRun like any run (schedulerId `history-retention`), and the
+ * batch-processing workers host them (their task queue; any worker type could, this one is the
+ * least busy). `SCHEDULER_HISTORY_RETENTION_DAYS=0` removes the schedule (history kept forever).
+ */
+export function maintenanceDefinitions(config: Config): SchedulerDefinition[] {
+  const retention = config.historyRetention;
+  const input: HistoryRetentionWorkflowInput = {
+    schedulerId: "history-retention",
+    scheduleId: qualifiedName("history-retention", config.region),
+    retentionDays: retention.days,
+    batchSize: retention.batchSize,
+    heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
+  };
+  return [
+    {
+      id: "history-retention",
+      name: "History retention",
+      description: `Deletes run and action history older than ${retention.days} days, in batches.`,
+      workerType: "batch-processing",
+      scheduleId: input.scheduleId,
+      taskQueue: taskQueueFor("batch-processing", config),
+      workflowType: "historyRetentionWorkflow",
+      workflowArgs: [input],
+      cron: retention.interval,
+      timeZone: config.scheduler.timeZone,
+      overlap: "SKIP",
+      catchupWindowMs: config.scheduler.catchupWindowMs,
+      runTimeoutMs: 6 * 3_600_000,
+      companiesRegion: undefined,
+      region: config.region,
+      enabled: retention.days > 0,
+      autoStart: true,
+      critical: false,
+    },
+  ];
+}
+
+/** Every schedule a worker of this type reconciles: its schedulers and the maintenance it hosts. */
 export function definitionsForWorker(
   workerType: WorkerType,
   config: Config,
 ): SchedulerDefinition[] {
-  return schedulerDefinitions(config).filter((d) => d.workerType === workerType);
+  return [...schedulerDefinitions(config), ...maintenanceDefinitions(config)].filter(
+    (d) => d.workerType === workerType,
+  );
 }
 
+/**
+ * Schedule ids the API knows (for orphan detection): apiDefinitions' schedules and the
+ * maintenance schedules of the same regions.
+ */
+export function apiScheduleIds(config: Config): Set<string> {
+  const regions = config.apiRegions ?? [config.region];
+  return new Set([
+    ...apiDefinitions(config).map((d) => d.scheduleId),
+    ...regions.flatMap((region) =>
+      maintenanceDefinitions({ ...config, region }).map((d) => d.scheduleId),
+    ),
+  ]);
+}
 export function isWorkerType(value: string): value is WorkerType {
   return (WORKER_TYPES as readonly string[]).includes(value);
 }

@@ -7,7 +7,7 @@ import { createDatabase as createPrisma } from "../lib/db.ts";
 import { createLogger } from "../lib/logger.ts";
 import { runMain } from "../lib/main.ts";
 import { applyMigrations } from "../lib/migrations.ts";
-import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
+import { maintenanceDefinitions, schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
 import { connectTemporalClient } from "../lib/temporal.ts";
 import { startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { startWorkers } from "../workers/runtime.ts";
@@ -83,6 +83,7 @@ runMain(async () => {
       SESSION_PROCESSING_INTERVAL: NEVER,
       BATCH_PROCESSING_INTERVAL: NEVER,
       BATCH_PROCESSING_CHECK_INTERVAL: NEVER,
+      SCHEDULER_HISTORY_RETENTION_INTERVAL: NEVER,
     });
     const workers = await startWorkers({
       config,
@@ -96,8 +97,9 @@ runMain(async () => {
     stops.push(() => temporal.connection.close());
 
     mkdirSync(OUT_DIR, { recursive: true });
-    // In pipeline order, so each run has work: imports, sessions, requests, a batch to poll.
-    for (const def of schedulerDefinitions(config)) {
+    // In pipeline order, so each run has work: imports, sessions, requests, a batch to poll; then
+    // the maintenance (history retention).
+    for (const def of [...schedulerDefinitions(config), ...maintenanceDefinitions(config)]) {
       const handle = temporal.client.schedule.getHandle(def.scheduleId);
       await new Promise((resolve) => setTimeout(resolve, 1100));
       await handle.trigger(ScheduleOverlapPolicy.ALLOW_ALL);

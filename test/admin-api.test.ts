@@ -120,6 +120,7 @@ describe("admin API", () => {
       "/api/admin/schedulers/health",
       "/api/admin/schedulers/{id}",
       "/api/admin/schedulers/{id}/runs",
+      "/api/admin/schedulers/{id}/runs/{workflowId}",
       "/livez",
       "/readyz",
     ]);

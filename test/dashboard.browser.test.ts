@@ -10,7 +10,15 @@ import {
   type ServedApp,
   serveOverHttp,
 } from "./support/browser.ts";
-import { silentLog, startTestStack, type TestStack, testConfig } from "./support/harness.ts";
+import {
+  silentLog,
+  startHttpServer,
+  startTestStack,
+  type TestStack,
+  testConfig,
+  triggerRun,
+  waitFor,
+} from "./support/harness.ts";
 
 /**
  * The operator dashboard in a real Chromium against the real stack (Temporal dev server with
@@ -345,4 +353,50 @@ describe("dashboard in a browser", () => {
     expect(out.status).toBe(303);
     expect(out.headers.get("set-cookie")).toMatch(/^livedash_admin=;.*Max-Age=0/);
   });
+
+  it("shows a running csv-import's progress: companies done of total, rows read, in flight", async () => {
+    // 1,000 rows at once (the import commits and heartbeats them), then a slow tail.
+    const line = (n: number) =>
+      `prog-${n},01.05.2025 08:00:00,01.05.2025 08:05:00,10.0.0.1,NL,english,3,happy,no,no,,2.5,100,0.0010,Greeting,Hello\n`;
+    const source = await startHttpServer(async (_req, res) => {
+      res.writeHead(200, { "content-type": "text/csv" });
+      res.write(Array.from({ length: 1_000 }, (_, i) => line(i)).join(""));
+      for (let chunk = 0; chunk < 40 && !res.destroyed; chunk++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        res.write(Array.from({ length: 50 }, (_, i) => line(1_000 + chunk * 50 + i)).join(""));
+      }
+      res.end();
+    });
+    const company = await stack.db.company.create({
+      data: { name: "Progress Co", csvUrl: `${source.url}/progress.csv` },
+    });
+    try {
+      const { page } = await open("progress");
+      await signIn(page);
+      const workflowId = await triggerRun(stack.client, scheduleId("csv-import"));
+      const progress = row(page, "csv-import").locator(".progress-summary");
+      const shown = await waitFor(
+        "the dashboard to show the running run's progress with rows read",
+        async () => {
+          await page.reload();
+          if ((await progress.count()) === 0) return false;
+          const text = (await progress.textContent()) ?? "";
+          return /[1-9][\d,]* rows read/.test(text) ? text : false;
+        },
+        { timeoutMs: 30_000, intervalMs: 300 },
+      );
+      expect(shown).toMatch(/^0 of 1 companies · [\d,]+ rows read · 1 in flight$/);
+      expect(await row(page, "csv-import").locator(".progress .muted").textContent()).toContain(
+        "updated",
+      );
+
+      // Finished: the progress line goes, the run's outcome stays.
+      await stack.client.workflow.getHandle(workflowId).result();
+      await page.reload();
+      expect(await progress.count()).toBe(0);
+    } finally {
+      await stack.db.company.update({ where: { id: company.id }, data: { status: "SUSPENDED" } });
+      await source.close();
+    }
+  }, 90_000);
 });

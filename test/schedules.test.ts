@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../lib/config.ts";
 import { findOrphanedSchedules, removeOrphanedSchedules } from "../lib/schedule-orphans.ts";
 import { liveSpec } from "../lib/schedule-spec.ts";
-import { schedulerDefinitions } from "../lib/schedulers.ts";
+import { maintenanceDefinitions, schedulerDefinitions } from "../lib/schedulers.ts";
 import {
   kickStartSchedules,
   reconcileSchedule,
@@ -35,7 +35,7 @@ describe("schedule reconciliation against the Temporal dev server", () => {
   });
 
   afterEach(async () => {
-    for (const def of schedulerDefinitions(config)) {
+    for (const def of [...schedulerDefinitions(config), ...maintenanceDefinitions(config)]) {
       await client.schedule
         .getHandle(def.scheduleId)
         .delete()

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../lib/config.ts";
 import type { HealthReport } from "../lib/scheduler-status.ts";
-import { schedulerDefinitions } from "../lib/schedulers.ts";
+import { maintenanceDefinitions, schedulerDefinitions } from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { connectTemporalClient } from "../lib/temporal.ts";
 import { freePort } from "../scripts/services/ports.ts";
@@ -106,7 +106,7 @@ describe("process startup", () => {
     } finally {
       dev.child.kill("SIGTERM");
       await dev.exited;
-      for (const def of defs) {
+      for (const def of [...defs, ...maintenanceDefinitions(config)]) {
         await client.schedule
           .getHandle(def.scheduleId)
           .delete()

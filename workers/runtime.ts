@@ -10,6 +10,7 @@ import { removeOrphanedSchedules } from "../lib/schedule-orphans.ts";
 import {
   analysisTaskQueue,
   definitionsForWorker,
+  maintenanceDefinitions,
   schedulerDefinitions,
   taskQueueFor,
   type WorkerType,
@@ -303,10 +304,6 @@ export async function reconcileDeployment(options: {
   }
   const disabledElsewhere = all.filter((d) => !d.enabled && !types.includes(d.workerType));
   if (disabledElsewhere.length > 0) await reconcileSchedules(client, disabledElsewhere, log);
-  await removeOrphanedSchedules(
-    client,
-    config.temporal.namespace,
-    new Set(all.map((d) => d.scheduleId)),
-    log,
-  );
+  const owned = new Set([...all, ...maintenanceDefinitions(config)].map((d) => d.scheduleId));
+  await removeOrphanedSchedules(client, config.temporal.namespace, owned, log);
 }

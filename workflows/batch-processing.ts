@@ -117,17 +117,19 @@ export async function batchCreationWorkflow(
   return recordedRun(
     input,
     input.continuation,
-    async (run, previous) => {
+    async (run, previous, tracker) => {
       const state: BatchCreationState = previous ?? {
         counts: { companies: 0, batchesCreated: 0, requestsBatched: 0, errors: [] },
         carried: [],
       };
       const counts = state.counts;
+      tracker.counts = counts;
       const noteError = (error: string) => {
         if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push(error);
       };
       const drained = await drain<string>({
         carried: state.carried,
+        tracker,
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),
@@ -183,7 +185,7 @@ export async function batchStatusWorkflow(
   return recordedRun(
     input,
     input.continuation,
-    async (run, previous) => {
+    async (run, previous, tracker) => {
       const { checkBatch } = checkActivities(input.heartbeatTimeoutMs);
       const state: BatchStatusState = previous ?? {
         counts: {
@@ -200,6 +202,7 @@ export async function batchStatusWorkflow(
         carried: [],
       };
       const counts = state.counts;
+      tracker.counts = counts;
       const tally = (result: BatchCheckResult) => {
         counts.checked += 1;
         if (result.status === "PROCESSED") counts.processed += 1;
@@ -212,6 +215,7 @@ export async function batchStatusWorkflow(
       };
       const drained = await drain<string>({
         carried: state.carried,
+        tracker,
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),

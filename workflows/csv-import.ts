@@ -2,6 +2,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   continueAsNew,
+  patched,
   proxyActivities,
 } from "@temporalio/workflow";
 import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activities/csv-import.ts";
@@ -55,12 +56,19 @@ export interface CsvImportState {
   counts: CsvImportRunCounts;
   /** Companies listed but not finished (deferred) when the execution handed over. */
   carried: CompanyRef[];
+  /** ACTIVE companies when the run started (its progress total); absent in older runs. */
+  total?: number | undefined;
+  /** The listing reached its end (absent in older runs: unknown). */
+  listedAll?: boolean | undefined;
 }
+
+/** Marks runs that count their companies first (the progress total). */
+const PROGRESS_TOTAL_PATCH = "csv-import-progress-total";
 
 /** Companies reported one by one in the run summary (with rejection samples below the first). */
 const DETAILED_COMPANIES_LIMIT = 200;
 
-const { listCsvImportCompanies } = proxyActivities<Activities>({
+const { listCsvImportCompanies, countCsvImportCompanies } = proxyActivities<Activities>({
   startToCloseTimeout: "1m",
   retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
 });
@@ -91,13 +99,22 @@ export async function csvImportWorkflow(
   return recordedRun(
     input,
     input.continuation,
-    async (run, previous) => {
+    async (run, previous, tracker) => {
       const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs, input.heartbeatTimeoutMs);
       const state: CsvImportState = previous ?? { counts: emptyRunCounts(), carried: [] };
+      // The run's progress total: one count at the start of the run (runs started before this
+      // existed replay without it).
+      if (!previous && patched(PROGRESS_TOTAL_PATCH)) {
+        state.total = await countCsvImportCompanies({ region: input.region });
+      }
       let listedAll = false;
+      tracker.counts = state.counts;
+      tracker.total = state.total ?? null;
+      tracker.listedAll = state.listedAll ?? false;
 
       const drained = await drain<CompanyRef>({
         carried: state.carried,
+        tracker,
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),
@@ -110,6 +127,12 @@ export async function csvImportWorkflow(
           });
           if (page.length < input.batchSize) listedAll = true;
           state.afterId = page.at(-1)?.id ?? state.afterId;
+          // Companies created during the run may be listed too: the total never trails.
+          const listed = tracker.taken + page.length;
+          if (listedAll) tracker.total = listed;
+          else if (state.total !== undefined) tracker.total = Math.max(state.total, listed);
+          if (listedAll) state.listedAll = true;
+          tracker.listedAll = state.listedAll ?? false;
           return page;
         },
         work: async (company): Promise<ItemResult> => {

@@ -1,4 +1,5 @@
 import { sleep } from "@temporalio/workflow";
+import type { RunTracker } from "./progress.ts";
 
 /**
  * The draining loop every scheduled run uses: take pages of work while work is pending and keep
@@ -34,6 +35,8 @@ export interface DrainOptions<T> {
    */
   upstreamBusy?: () => Promise<boolean>;
   upstreamPollMs?: number;
+  /** Live counters for the run's progress query (no effect on what the loop does). */
+  tracker?: RunTracker;
 }
 
 export interface DrainResult<T> {
@@ -51,11 +54,20 @@ export async function drain<T>(options: DrainOptions<T>): Promise<DrainResult<T>
   const running = new Set<Promise<void>>();
   let sourceEmpty = false;
   let end: DrainEnd | undefined;
+  const tracker = options.tracker;
+  const track = () => {
+    if (!tracker) return;
+    tracker.inFlight = running.size;
+    tracker.waiting = ready.length + deferred.length;
+  };
 
   const start = (item: T) => {
     const task: Promise<void> = options.work(item).then((result) => {
       running.delete(task);
       if (result !== "done") deferred.push({ item, at: Date.now() + result.deferMs });
+      else if (tracker) tracker.done += 1;
+      track();
+      tracker?.touch();
     });
     running.add(task);
   };
@@ -82,11 +94,17 @@ export async function drain<T>(options: DrainOptions<T>): Promise<DrainResult<T>
     }
     if (starting)
       while (ready.length > 0 && running.size < options.window) start(ready.shift() as T);
+    track();
 
     if (taking && ready.length === 0 && !sourceEmpty && running.size < options.window) {
       const page = await options.nextPage();
       if (page.length === 0) sourceEmpty = true;
       else ready.push(...page);
+      if (tracker) {
+        tracker.taken += page.length;
+        tracker.touch();
+      }
+      track();
       continue;
     }
 

@@ -71,7 +71,7 @@ export async function importProcessingWorkflow(
   return recordedRun(
     input,
     input.continuation,
-    async (run, previous) => {
+    async (run, previous, tracker) => {
       const { processImport } = proxyActivities<Activities>({
         startToCloseTimeout: input.timeoutMs,
         ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
@@ -88,6 +88,7 @@ export async function importProcessingWorkflow(
         carried: [],
       };
       const counts = state.counts;
+      tracker.counts = counts;
       const noteError = (importId: string, error: string) => {
         if (counts.errors.length < MAX_REPORTED_ERRORS) counts.errors.push({ importId, error });
       };
@@ -96,6 +97,7 @@ export async function importProcessingWorkflow(
 
       const drained = await drain<ImportRef>({
         carried: state.carried,
+        tracker,
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),

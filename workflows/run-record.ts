@@ -4,11 +4,13 @@ import {
   CancellationScope,
   isCancellation,
   proxyActivities,
+  setHandler,
   workflowInfo,
 } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
 import type { RunOutcome } from "../activities/run-records.ts";
 import type { DrainResult } from "./drain.ts";
+import { RunTracker, runProgressQuery } from "./progress.ts";
 
 const { recordRunStarted, recordRunFinished, recordRunProgress } = proxyActivities<Activities>({
   startToCloseTimeout: "30s",
@@ -37,6 +39,9 @@ export interface RunIdentity {
   startedAt: number;
   /** Executions so far, this one included. */
   executions: number;
+  /** Items taken and done by earlier executions (for the progress query; absent in old runs). */
+  itemsTaken?: number | undefined;
+  itemsDone?: number | undefined;
 }
 
 /** What one execution ends with: the run's final summary, or its state for the next execution. */
@@ -89,7 +94,7 @@ export interface Continuation<S> {
 export async function recordedRun<S, T>(
   ids: { schedulerId: string; scheduleId: string },
   continuation: Continuation<S> | undefined,
-  body: (run: RunIdentity, state: S | undefined) => Promise<Step<S, T>>,
+  body: (run: RunIdentity, state: S | undefined, tracker: RunTracker) => Promise<Step<S, T>>,
   restart: (next: Continuation<S>) => Promise<never>,
 ): Promise<RunSummary<T>> {
   const info = workflowInfo();
@@ -102,6 +107,8 @@ export async function recordedRun<S, T>(
         executions: 1,
       };
   const key = { workflowId: run.workflowId, runId: run.runId };
+  const tracker = new RunTracker({ taken: run.itemsTaken, done: run.itemsDone });
+  setHandler(runProgressQuery, () => tracker.snapshot(run.executions));
   if (!continuation) {
     await recordRunStarted({
       ...key,
@@ -112,7 +119,7 @@ export async function recordedRun<S, T>(
   }
   let step: Step<S, T>;
   try {
-    step = await body(run, continuation?.state);
+    step = await body(run, continuation?.state, tracker);
   } catch (error) {
     const cancelled = isCancellation(error);
     // Recording must happen even when the run itself is being cancelled.
@@ -129,7 +136,10 @@ export async function recordedRun<S, T>(
   }
   if (step.kind === "continue") {
     await recordRunProgress({ ...key, counts: step.progress, executions: run.executions });
-    return restart({ run, state: step.state });
+    return restart({
+      run: { ...run, itemsTaken: tracker.taken, itemsDone: tracker.done },
+      state: step.state,
+    });
   }
   await recordRunFinished({
     ...key,

@@ -61,7 +61,7 @@ export async function sessionProcessingWorkflow(
   return recordedRun(
     input,
     input.continuation,
-    async (run, previous) => {
+    async (run, previous, tracker) => {
       const { analyseRequestDirect } = proxyActivities<Activities>({
         ...(input.analysisTaskQueue ? { taskQueue: input.analysisTaskQueue } : {}),
         startToCloseTimeout: "5m",
@@ -84,6 +84,7 @@ export async function sessionProcessingWorkflow(
         carried: [],
       };
       const counts = state.counts;
+      tracker.counts = counts;
       const claimPage = async () => {
         const queued = await queueSessionsForAnalysis({
           limit: input.batchSize,
@@ -97,6 +98,7 @@ export async function sessionProcessingWorkflow(
 
       const drained = await drain<string>({
         carried: state.carried,
+        tracker,
         window: input.window,
         deadline: runDeadline(run, input),
         shouldContinue: () => historyNearlyFull(input),

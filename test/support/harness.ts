@@ -8,6 +8,7 @@ import { type Config, loadConfig } from "../../lib/config.ts";
 import { createDatabase as createPrisma, type Database } from "../../lib/db.ts";
 import { createLogger } from "../../lib/logger.ts";
 import {
+  maintenanceDefinitions,
   type SchedulerDefinition,
   schedulerDefinitions,
   type WorkerType,
@@ -67,6 +68,7 @@ export function testEnv(
     SESSION_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
     BATCH_PROCESSING_INTERVAL: NEVER_DURING_TESTS,
     BATCH_PROCESSING_CHECK_INTERVAL: NEVER_DURING_TESTS,
+    SCHEDULER_HISTORY_RETENTION_INTERVAL: NEVER_DURING_TESTS,
     // The tests' CSV and transcript servers listen on 127.0.0.1, which fetches refuse by default.
     FETCH_ALLOW_PRIVATE_NETWORKS: "127.0.0.0/8,::1",
     ...env,
@@ -232,7 +234,7 @@ export async function startTestStack(
       throw new Error("batches still in flight after 20 status runs");
     },
     close: async () => {
-      for (const def of Object.values(defs)) {
+      for (const def of [...Object.values(defs), ...maintenanceDefinitions(config)]) {
         await temporal.client.schedule
           .getHandle(def.scheduleId)
           .delete()

@@ -7,6 +7,7 @@ import { sleep } from "@temporalio/workflow";
 export {
   batchCreationWorkflow,
   batchStatusWorkflow,
+  historyRetentionWorkflow,
   importProcessingWorkflow,
   sessionProcessingWorkflow,
 } from "../../workflows/index.ts";

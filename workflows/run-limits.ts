@@ -1,4 +1,11 @@
-import { ActivityFailure, ApplicationFailure } from "@temporalio/workflow";
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  patched,
+  proxyActivities,
+} from "@temporalio/workflow";
+import type { Activities } from "../activities/index.ts";
 import { SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
 import type { ItemResult } from "./drain.ts";
 import type { RunIdentity } from "./run-record.ts";
@@ -27,4 +34,29 @@ export function deferralFor(error: unknown): Exclude<ItemResult, "done"> | undef
     return { deferMs: HOST_BUSY_RETRY_MS };
   }
   return undefined;
+}
+
+const { upstreamRunInProgress } = proxyActivities<Activities>({
+  startToCloseTimeout: "30s",
+  retry: { initialInterval: "1s", maximumInterval: "5s", maximumAttempts: 3 },
+});
+
+/** Marks executions that wait for their upstream stage; replays of older ones never ask. */
+export const UPSTREAM_WAIT_PATCH = "wait-for-upstream-stage";
+
+/**
+ * The drain's `upstreamBusy` for a stage fed by `upstream` (a scheduler type): true while a run
+ * of that stage in the same region is in progress. When the question cannot be answered, the
+ * run ends as it would have without it.
+ */
+export function upstreamBusy(upstream: string, region: string | undefined) {
+  return async (): Promise<boolean> => {
+    if (!patched(UPSTREAM_WAIT_PATCH)) return false;
+    try {
+      return await upstreamRunInProgress({ scheduler: upstream, region });
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return false;
+    }
+  };
 }

@@ -5,8 +5,9 @@ import type { RunTracker } from "./progress.ts";
  * The draining loop every scheduled run uses: take pages of work while work is pending and keep
  * up to `window` items in flight, topping the window up as items finish (no barrier at the end
  * of a page). It stops taking new work when the source is empty and the stage feeding it idle,
- * when the run's deadline has passed (so the schedule's next run is not skipped), or when the execution should continue as
- * new (its history grew large); items already in flight always finish first.
+ * when the run's deadline has passed (so the schedule's next run is not skipped), or when the
+ * execution should continue as new (its history grew large); items already in flight always
+ * finish first.
  *
  * Deterministic: it only awaits activities, timers and workflow time (`Date.now()` in workflow
  * code is the time of the current workflow task).

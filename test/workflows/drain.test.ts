@@ -60,6 +60,9 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
       async recordRunFinished(run: RunFinish) {
         seen.finished.push(run);
       },
+      async countCsvImportCompanies(): Promise<number> {
+        return all.length;
+      },
       async listCsvImportCompanies(input: ListCompaniesInput): Promise<CompanyRef[]> {
         seen.inFlightAtListing.push(seen.inFlight);
         return all.filter((c) => !input.afterId || c.id > input.afterId).slice(0, input.limit);

@@ -1,0 +1,192 @@
+import { trace } from "@opentelemetry/api";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { loadConfig } from "../lib/config.ts";
+import { createLogger } from "../lib/logger.ts";
+import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
+import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
+import type { RunSummary } from "../workflows/run-record.ts";
+import {
+  basicAuthOk,
+  startHttpServer,
+  startTestStack,
+  type TestHttpServer,
+  type TestStack,
+  triggerAndWait,
+} from "./support/harness.ts";
+import {
+  type OtlpReceiver,
+  type ReceivedSpan,
+  startOtlpReceiver,
+} from "./support/otlp-receiver.ts";
+
+const USER = "trace-export";
+const PASSWORD = "Tr4ce-secret-pw";
+const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
+
+const CSV = [
+  "tr-1,30.04.2025 11:41:48,30.04.2025 11:45:02,31.176.221.57,BA,english,1,happy,no,no,,3.977,6537,0.0010,Greeting,Good day",
+  "tr-2,30.04.2025 12:00:00,30.04.2025 12:10:00,10.0.0.2,NL,Dutch,4,neutral,yes,no,,1.5,120,0.0002,Payroll,Hi",
+].join("\n");
+
+interface LogLine {
+  msg?: string;
+  component?: string;
+}
+
+/** The chain of span names from `span` up to the trace's root. */
+function ancestry(span: ReceivedSpan, byId: Map<string, ReceivedSpan>): string[] {
+  const names: string[] = [];
+  for (let s: ReceivedSpan | undefined = span; s; s = byId.get(s.parentSpanId ?? "")) {
+    names.push(s.name);
+  }
+  return names;
+}
+
+/**
+ * Traces against the real services: a worker started with OTEL_EXPORTER_OTLP_ENDPOINT pointed at
+ * a local OTLP/HTTP receiver exports one connected trace per scheduled csv-import run (workflow,
+ * activities, the CSV fetch, SQL); without the variable nothing is sent and no span is recorded.
+ */
+describe("OpenTelemetry traces of a scheduled run", () => {
+  let stack: TestStack;
+  let source: TestHttpServer;
+  let receiver: OtlpReceiver;
+  let workers: RunningWorkers | undefined;
+  const lines: LogLine[] = [];
+  const log = createLogger("info", "worker", {
+    write: (line: string) => {
+      lines.push(JSON.parse(line) as LogLine);
+    },
+  });
+  let scheduleId: string;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    source = await startHttpServer((req, res) => {
+      if (!basicAuthOk(req, USER, PASSWORD)) {
+        res.writeHead(401).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/csv" }).end(CSV);
+    });
+    stack = await startTestStack();
+    scheduleId = stack.defs["csv-import"]?.scheduleId ?? "";
+    await stack.db.company.create({
+      data: {
+        name: "Traced",
+        // A query string standing in for a token some sources put in their export URLs.
+        csvUrl: `${source.url}/export.csv?token=url-token-123`,
+        csvUsername: USER,
+        csvPassword: PASSWORD,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await workers?.shutdown();
+    await stack?.close();
+    await source?.close();
+    await receiver?.close();
+  });
+
+  it("without OTEL_EXPORTER_OTLP_ENDPOINT a run sends nothing and records no span", async () => {
+    workers = await startWorkers({
+      config: stack.config,
+      db: stack.db,
+      log,
+      types: ["csv-import"],
+      workflowBundle: { code: inject("workflowBundleCode") },
+    });
+    const { result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
+      stack.client,
+      scheduleId,
+    );
+    expect(result.counts).toMatchObject({ imported: 1, inserted: 2 });
+    // No provider was registered: the API hands out spans that record nothing.
+    expect(trace.getTracer("probe").startSpan("probe").isRecording()).toBe(false);
+    await workers.shutdown();
+    workers = undefined;
+    expect(receiver.requests).toEqual([]);
+    expect(lines.filter((l) => l.component === "otel" || /tracing/.test(l.msg ?? ""))).toEqual([]);
+  });
+
+  it("with it, one csv-import run is one connected trace: workflow, activities, fetch, SQL", async () => {
+    const config = loadConfig({
+      ...stack.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_SERVICE_NAME: "livedash-traces-test",
+    });
+    workers = await startWorkers({
+      config,
+      db: stack.db,
+      log,
+      types: ["csv-import"],
+      workflowBundle: { code: inject("workflowBundleCode") },
+    });
+    const { workflowId, result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
+      stack.client,
+      scheduleId,
+    );
+    expect(result.counts).toMatchObject({ imported: 1, inserted: 0, duplicates: 2 });
+    // Shutting the workers down flushes the spans still buffered.
+    await workers.shutdown();
+    workers = undefined;
+
+    const spans = receiver.spans();
+    expect(receiver.requests.every((r) => r.path === "/v1/traces")).toBe(true);
+    // Everything exported belongs to this run: one trace id, nothing from background work.
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1);
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const roots = spans.filter((s) => !s.parentSpanId);
+    expect(roots.map((s) => s.name)).toEqual(["RunWorkflow:csvImportWorkflow"]);
+    expect(roots[0]?.attributes.workflowId).toBe(workflowId);
+    // Connected: every other span's parent is in the trace.
+    const orphans = spans.filter((s) => s.parentSpanId && !byId.has(s.parentSpanId));
+    expect(orphans.map((s) => s.name)).toEqual([]);
+    for (const span of spans) {
+      expect(span.resource["service.name"]).toBe("livedash-traces-test");
+    }
+
+    const names = spans.map((s) => s.name);
+    for (const activity of ["listCsvImportCompanies", "importCompanyCsv"]) {
+      const run = spans.find((s) => s.name === `RunActivity:${activity}`);
+      expect(run, `RunActivity:${activity}`).toBeDefined();
+      if (!run) continue;
+      expect(ancestry(run, byId)).toEqual([
+        `RunActivity:${activity}`,
+        `StartActivity:${activity}`,
+        "RunWorkflow:csvImportWorkflow",
+      ]);
+      expect(run.attributes.temporalWorkflowId).toBe(workflowId);
+    }
+
+    const fetch = spans.find((s) => s.name === "fetch csv");
+    expect(fetch, `a fetch csv span among ${names.join(", ")}`).toBeDefined();
+    expect(byId.get(fetch?.parentSpanId ?? "")?.name).toBe("RunActivity:importCompanyCsv");
+    expect(fetch?.attributes).toMatchObject({
+      "http.request.method": "GET",
+      "url.full": `${source.url}/export.csv`,
+      "http.response.status_code": 200,
+      "livedash.fetch.purpose": "csv",
+    });
+
+    // SQL: the bulk insert (node-postgres) and Prisma's statements, inside the import activity.
+    const insert = spans.find((s) => s.name === "INSERT SessionImport");
+    expect(insert?.attributes["db.query.text"]).toMatch(/^INSERT INTO "SessionImport"/);
+    expect(ancestry(insert as ReceivedSpan, byId)).toContain("RunActivity:importCompanyCsv");
+    const prismaQueries = spans.filter((s) => s.name === "prisma:client:db_query");
+    expect(prismaQueries.length).toBeGreaterThan(0);
+    expect(
+      prismaQueries.some((q) => ancestry(q, byId).includes("RunActivity:importCompanyCsv")),
+    ).toBe(true);
+
+    // No credential, Basic token or URL token in anything sent.
+    const sent = receiver.requests.map((r) => r.body).join("\n");
+    expect(sent).toContain("export.csv");
+    for (const secret of [PASSWORD, BASIC, "url-token-123"]) {
+      expect(sent).not.toContain(secret);
+    }
+    expect(lines.filter((l) => l.component === "otel")).toEqual([]);
+    expect(lines.some((l) => l.msg === "tracing: exporting spans over OTLP/HTTP")).toBe(true);
+  });
+});

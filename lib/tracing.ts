@@ -78,16 +78,17 @@ const PRISMA_SPANS_IGNORED = [
 
 /**
  * The workflow interceptors are always in the bundle (a prebuilt bundle cannot depend on this
- * process's environment), so the sink they export to always exists; with tracing off it drops
- * the spans here, before any provider or exporter.
+ * process's environment), so the sink they export to must always exist (else the SDK logs an
+ * error per workflow task); with tracing off it drops the spans here, before any provider or
+ * exporter. Any other worker or replayer of the bundle passes these too.
  */
-const droppingSinks: InjectedSinks<OpenTelemetrySinks> = {
+export const UNTRACED_SINKS: InjectedSinks<OpenTelemetrySinks> = {
   exporter: { export: { fn: () => undefined } },
 };
 
 const OFF: Tracing = {
   enabled: false,
-  workerOptions: { sinks: droppingSinks },
+  workerOptions: { sinks: UNTRACED_SINKS },
   clientInterceptors: undefined,
   shutdown: async () => undefined,
 };

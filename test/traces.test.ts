@@ -2,6 +2,7 @@ import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
+import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
@@ -23,9 +24,17 @@ const USER = "trace-export";
 const PASSWORD = "Tr4ce-secret-pw";
 const BASIC = Buffer.from(`${USER}:${PASSWORD}`).toString("base64");
 
-const CSV = [
-  "tr-1,30.04.2025 11:41:48,30.04.2025 11:45:02,31.176.221.57,BA,english,1,happy,no,no,,3.977,6537,0.0010,Greeting,Good day",
-  "tr-2,30.04.2025 12:00:00,30.04.2025 12:10:00,10.0.0.2,NL,Dutch,4,neutral,yes,no,,1.5,120,0.0002,Payroll,Hi",
+const OPENAI_KEY = "sk-trace-test-key-0123456789";
+
+const csvFor = (base: string) =>
+  [
+    `tr-1,30.04.2025 11:41:48,30.04.2025 11:45:02,31.176.221.57,BA,english,1,happy,no,no,${base}/t/tr-1.txt,3.977,6537,0.0010,Greeting,Good day`,
+    "tr-2,30.04.2025 12:00:00,30.04.2025 12:10:00,10.0.0.2,NL,Dutch,4,neutral,yes,no,,1.5,120,0.0002,Payroll,Hi",
+  ].join("\n");
+
+const TRANSCRIPT = [
+  "[30.04.2025 11:41:48] User: How many vacation days do I have left?",
+  "[30.04.2025 11:42:00] Assistant: You have 12 vacation days left.",
 ].join("\n");
 
 interface LogLine {
@@ -51,6 +60,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
   let stack: TestStack;
   let source: TestHttpServer;
   let receiver: OtlpReceiver;
+  let openai: OpenAIStandIn;
   let workers: RunningWorkers | undefined;
   const lines: LogLine[] = [];
   const log = createLogger("info", "worker", {
@@ -62,12 +72,17 @@ describe("OpenTelemetry traces of a scheduled run", () => {
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
+    openai = await startOpenAIStandIn({ apiKey: OPENAI_KEY });
     source = await startHttpServer((req, res) => {
       if (!basicAuthOk(req, USER, PASSWORD)) {
         res.writeHead(401).end();
         return;
       }
-      res.writeHead(200, { "content-type": "text/csv" }).end(CSV);
+      if (req.url?.startsWith("/t/")) {
+        res.writeHead(200, { "content-type": "text/plain" }).end(TRANSCRIPT);
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/csv" }).end(csvFor(source.url));
     });
     stack = await startTestStack();
     scheduleId = stack.defs["csv-import"]?.scheduleId ?? "";
@@ -87,6 +102,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     await stack?.close();
     await source?.close();
     await receiver?.close();
+    await openai?.close();
   });
 
   it("without OTEL_EXPORTER_OTLP_ENDPOINT a run sends nothing and records no span", async () => {
@@ -188,5 +204,68 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     }
     expect(lines.filter((l) => l.component === "otel")).toEqual([]);
     expect(lines.some((l) => l.msg === "tracing: exporting spans over OTLP/HTTP")).toBe(true);
+  });
+
+  it("the transcript fetch, the message insert and each OpenAI call are in their runs' traces", async () => {
+    const already = receiver.spans().length;
+    const config = loadConfig({
+      ...stack.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`,
+      ANALYSIS_MODE: "direct",
+      OPENAI_BASE_URL: openai.url,
+      OPENAI_API_KEY: OPENAI_KEY,
+    });
+    workers = await startWorkers({
+      config,
+      db: stack.db,
+      log,
+      types: ["import-processing", "session-processing"],
+      workflowBundle: { code: inject("workflowBundleCode") },
+    });
+    const importRun = await triggerAndWait<RunSummary<Record<string, number>>>(
+      stack.client,
+      stack.defs["import-processing"]?.scheduleId ?? "",
+    );
+    expect(importRun.result.outcome).toBe("SUCCEEDED");
+    const analysisRun = await triggerAndWait<RunSummary<Record<string, number>>>(
+      stack.client,
+      stack.defs["session-processing"]?.scheduleId ?? "",
+    );
+    expect(analysisRun.result.counts).toMatchObject({ mode: "direct", analysed: 1 });
+    await workers.shutdown();
+    workers = undefined;
+
+    const spans = receiver.spans().slice(already);
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const roots = spans.filter((s) => !s.parentSpanId);
+    // Two runs, two traces, each rooted in its workflow and connected.
+    expect(roots.map((s) => s.attributes.workflowId).sort()).toEqual(
+      [importRun.workflowId, analysisRun.workflowId].sort(),
+    );
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(2);
+    expect(spans.filter((s) => s.parentSpanId && !byId.has(s.parentSpanId))).toEqual([]);
+    const traceOf = (workflowId: string) =>
+      roots.find((r) => r.attributes.workflowId === workflowId)?.traceId;
+
+    const transcript = spans.find((s) => s.name === "fetch transcript");
+    expect(transcript?.traceId).toBe(traceOf(importRun.workflowId));
+    expect(byId.get(transcript?.parentSpanId ?? "")?.name).toBe("RunActivity:processImport");
+    expect(transcript?.attributes["url.full"]).toBe(`${source.url}/t/tr-1.txt`);
+    const messages = spans.find((s) => s.name === "INSERT Message");
+    expect(ancestry(messages as ReceivedSpan, byId)).toContain("RunActivity:processImport");
+
+    const call = spans.find((s) => s.name === "openai POST /v1/chat/completions");
+    expect(call?.traceId).toBe(traceOf(analysisRun.workflowId));
+    expect(byId.get(call?.parentSpanId ?? "")?.name).toBe("RunActivity:analyseRequestDirect");
+    expect(call?.attributes).toMatchObject({
+      "gen_ai.system": "openai",
+      "gen_ai.request.model": "gpt-4o-mini",
+      "http.response.status_code": 200,
+    });
+
+    const sent = receiver.requests.map((r) => r.body).join("\n");
+    for (const secret of [OPENAI_KEY, PASSWORD, BASIC, "vacation days"]) {
+      expect(sent).not.toContain(secret);
+    }
   });
 });

@@ -74,6 +74,10 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     receiver = await startOtlpReceiver();
     openai = await startOpenAIStandIn({ apiKey: OPENAI_KEY });
     source = await startHttpServer((req, res) => {
+      if (req.url?.startsWith("/open/")) {
+        res.writeHead(200, { "content-type": "text/csv" }).end(csvFor(source.url));
+        return;
+      }
       if (!basicAuthOk(req, USER, PASSWORD)) {
         res.writeHead(401).end();
         return;
@@ -268,4 +272,50 @@ describe("OpenTelemetry traces of a scheduled run", () => {
       expect(sent).not.toContain(secret);
     }
   });
+
+  it("a run that continues as new stays one trace: each execution under the one before", async () => {
+    await stack.db.company.createMany({
+      data: Array.from({ length: 90 }, (_, i) => ({
+        name: `Many ${i}`,
+        csvUrl: `${source.url}/open/${i}.csv`,
+      })),
+    });
+    const already = receiver.spans().length;
+    // A tiny history budget makes the run hand over to new executions every ~40 companies.
+    const config = loadConfig({
+      ...stack.env,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      RUN_HISTORY_EVENT_BUDGET: "300",
+      RUN_MAX_IN_FLIGHT: "10",
+    });
+    workers = await startWorkers({
+      config,
+      db: stack.db,
+      log,
+      types: ["csv-import"],
+      workflowBundle: { code: inject("workflowBundleCode") },
+    });
+    const { workflowId, result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
+      stack.client,
+      scheduleId,
+      { timeoutMs: 120_000 },
+    );
+    expect(result.counts).toMatchObject({ companies: 91, imported: 91 });
+    const [record] = await stack.db.schedulerRun.findMany({ where: { workflowId } });
+    expect(record?.executions).toBeGreaterThan(1);
+    await workers.shutdown();
+    workers = undefined;
+
+    const spans = receiver.spans().slice(already);
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    expect(new Set(spans.map((s) => s.traceId)).size).toBe(1);
+    expect(spans.filter((s) => !s.parentSpanId).map((s) => s.attributes.workflowId)).toEqual([
+      workflowId,
+    ]);
+    expect(spans.filter((s) => s.parentSpanId && !byId.has(s.parentSpanId))).toEqual([]);
+    const executions = spans.filter((s) => s.name === "RunWorkflow:csvImportWorkflow");
+    expect(executions).toHaveLength(record?.executions ?? 0);
+    expect(spans.filter((s) => s.name === "RunActivity:importCompanyCsv")).toHaveLength(91);
+    expect(spans.filter((s) => s.name === "fetch csv")).toHaveLength(91);
+  }, 180_000);
 });

@@ -1,7 +1,8 @@
 import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { loadConfig } from "../lib/config.ts";
+import { type ConfigError, loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
+import { otlpTracesUrl } from "../lib/tracing.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
@@ -50,6 +51,33 @@ function ancestry(span: ReceivedSpan, byId: Map<string, ReceivedSpan>): string[]
   }
   return names;
 }
+
+describe("tracing configuration", () => {
+  it("OTEL_EXPORTER_OTLP_ENDPOINT is an http(s) URL, named when it is not", () => {
+    const problems = (value: string) => {
+      try {
+        loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: value });
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    expect(problems("collector:4318")).toEqual([
+      'OTEL_EXPORTER_OTLP_ENDPOINT: expected a http: or https: URL, got "collector:4318"',
+    ]);
+    expect(problems("grpc://collector:4317")).toHaveLength(1);
+    expect(loadConfig({}).tracing).toEqual({
+      otlpEndpoint: undefined,
+      serviceName: "livedash-worker",
+    });
+    expect(loadConfig({ OTEL_SERVICE_NAME: "eu-workers" }).tracing.serviceName).toBe("eu-workers");
+  });
+
+  it("spans go to <endpoint>/v1/traces, as the OTLP specification says", () => {
+    expect(otlpTracesUrl("http://collector:4318")).toBe("http://collector:4318/v1/traces");
+    expect(otlpTracesUrl("https://otel.example/base/")).toBe("https://otel.example/base/v1/traces");
+  });
+});
 
 /**
  * Traces against the real services: a worker started with OTEL_EXPORTER_OTLP_ENDPOINT pointed at

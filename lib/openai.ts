@@ -37,6 +37,8 @@ function requestedModel(path: string, body: unknown): string | undefined {
  */
 const tracedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
   const url = new URL(input instanceof Request ? input.url : input.toString());
+  // The SDK probes `fetch("data:,")` once to learn the Response class before an upload.
+  if (url.protocol !== "https:" && url.protocol !== "http:") return fetch(input, init);
   const method = init?.method ?? (input instanceof Request ? input.method : "GET");
   const model = requestedModel(url.pathname, init?.body);
   return inSpan(

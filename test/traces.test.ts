@@ -41,6 +41,8 @@ const TRANSCRIPT = [
 interface LogLine {
   msg?: string;
   component?: string;
+  workflowId?: string;
+  traceId?: string;
 }
 
 /** The chain of span names from `span` up to the trace's root. */
@@ -156,6 +158,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     workers = undefined;
     expect(receiver.requests).toEqual([]);
     expect(lines.filter((l) => l.component === "otel" || /tracing/.test(l.msg ?? ""))).toEqual([]);
+    expect(lines.filter((l) => l.traceId)).toEqual([]);
   });
 
   it("with it, one csv-import run is one connected trace: workflow, activities, fetch, SQL", async () => {
@@ -236,6 +239,12 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     }
     expect(lines.filter((l) => l.component === "otel")).toEqual([]);
     expect(lines.some((l) => l.msg === "tracing: exporting spans over OTLP/HTTP")).toBe(true);
+    // The activity's log lines name the trace, so a line leads to its run's trace and back.
+    const finished = lines.filter(
+      (l) => l.msg === "csv import finished" && l.workflowId === workflowId,
+    );
+    expect(finished).toHaveLength(1);
+    expect(finished[0]?.traceId).toBe(roots[0]?.traceId);
   });
 
   it("the transcript fetch, the message insert and each OpenAI call are in their runs' traces", async () => {

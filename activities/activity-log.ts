@@ -1,3 +1,4 @@
+import { isSpanContextValid, trace } from "@opentelemetry/api";
 import { asyncLocalStorage, type Context } from "@temporalio/activity";
 import type { Logger } from "../lib/logger.ts";
 
@@ -7,6 +8,7 @@ import type { Logger } from "../lib/logger.ts";
  * activities' lines. Activities receive the logger once, when the worker creates them; this one
  * looks up the activity running on the current async path (the SDK keeps its Context in
  * AsyncLocalStorage) at every call, and falls back to the plain logger outside an activity.
+ * With tracing on (lib/tracing.ts) the lines also carry the run's `traceId`.
  */
 export function activityContextLogger(base: Logger): Logger {
   // One child per activity execution, created on its first log line, dropped with the Context.
@@ -17,12 +19,14 @@ export function activityContextLogger(base: Logger): Logger {
     let child = children.get(context);
     if (child === undefined) {
       const { workflowExecution, activityType, activityId, attempt } = context.info;
+      const span = trace.getActiveSpan()?.spanContext();
       child = base.child({
         workflowId: workflowExecution?.workflowId,
         runId: workflowExecution?.runId,
         activityType,
         activityId,
         attempt,
+        ...(span && isSpanContextValid(span) ? { traceId: span.traceId } : {}),
       });
       children.set(context, child);
     }

@@ -141,6 +141,7 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
         allowPrivateNetworks: config.fetchAllowPrivateNetworks,
         minBytesPerSecond: config.fetchMinBytesPerSecond,
         hostLimiter,
+        purpose: "csv",
         signal: ctx.cancellationSignal,
         accept: "text/csv, text/plain;q=0.9, */*;q=0.1",
       });

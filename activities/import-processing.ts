@@ -285,6 +285,7 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
       allowPrivateNetworks: config.fetchAllowPrivateNetworks,
       minBytesPerSecond: config.fetchMinBytesPerSecond,
       hostLimiter,
+      purpose: "transcript",
       signal: Context.current().cancellationSignal,
       accept: "text/plain, */*;q=0.5",
     });

@@ -1,5 +1,6 @@
 import type { SessionImportRow } from "../lib/csv-rows.ts";
 import { type Database, pgPoolOf } from "../lib/db.ts";
+import { inSqlSpan } from "../lib/spans.ts";
 
 /**
  * Bulk insert of import rows as one statement with one array per column: a handful of
@@ -42,6 +43,8 @@ export async function insertSessionImports(
   const columns = COLUMNS.map(([column]) => rows.map((row) => row[column]));
   // Straight through node-postgres: the arrays are large, and Prisma's argument handling cost
   // more worker CPU than the statement (the CSV import is bound by that one thread).
-  const result = await pgPoolOf(db).query(INSERT_SQL, [companyId, ...columns]);
+  const result = await inSqlSpan("INSERT", "SessionImport", INSERT_SQL, () =>
+    pgPoolOf(db).query(INSERT_SQL, [companyId, ...columns]),
+  );
   return result.rowCount ?? 0;
 }

@@ -1,5 +1,6 @@
 import { type Database, pgPoolOf } from "../lib/db.ts";
 import { PermanentSourceError } from "../lib/http-source.ts";
+import { inSqlSpan } from "../lib/spans.ts";
 import {
   isMessageLine,
   parseTranscriptLine,
@@ -69,14 +70,17 @@ export async function storeTranscriptMessages(
   let stored = 0;
   const flush = async () => {
     if (chunk.length === 0) return;
-    await pool.query(INSERT_MESSAGES, [
-      sessionId,
-      chunk.map((m) => m.order),
-      chunk.map((m) => m.role),
-      chunk.map((m) => m.content),
-      // timestamp(3) keeps the wall-clock part; the Z of an ISO string is ignored, as Prisma does.
-      chunk.map((m) => m.timestamp?.toISOString() ?? null),
-    ]);
+    const messages = chunk;
+    await inSqlSpan("INSERT", "Message", INSERT_MESSAGES, () =>
+      pool.query(INSERT_MESSAGES, [
+        sessionId,
+        messages.map((m) => m.order),
+        messages.map((m) => m.role),
+        messages.map((m) => m.content),
+        // timestamp(3) keeps the wall-clock part; the Z of an ISO string is ignored, as Prisma does.
+        messages.map((m) => m.timestamp?.toISOString() ?? null),
+      ]),
+    );
     stored += chunk.length;
     chunk = [];
     options.onChunk?.(stored);

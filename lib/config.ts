@@ -435,6 +435,8 @@ const envSchema = z.object({
   ALERT_EVALUATION_INTERVAL_MS: int(30_000, 200, 3_600_000),
   ALERT_WEBHOOK_MAX_ATTEMPTS: int(8, 1, 100),
   API_PUBLIC_URL: optionalUrl(["http:", "https:"]),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl(["http:", "https:"]),
+  OTEL_SERVICE_NAME: optionalText,
 });
 
 /** Settings that are only valid together (TLS certificate and key, one source of each). */
@@ -607,6 +609,12 @@ export interface Config {
     /** Base of the links in messages: where operators reach this API and its dashboard. */
     publicUrl: string;
   };
+  tracing: {
+    /** OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT); spans go to `<it>/v1/traces`. */
+    otlpEndpoint: string | undefined;
+    /** `service.name` of the spans this process exports (OTEL_SERVICE_NAME). */
+    serviceName: string;
+  };
 }
 
 export interface TemporalTlsSettings {
@@ -750,6 +758,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       evaluationIntervalMs: e.ALERT_EVALUATION_INTERVAL_MS,
       maxAttempts: e.ALERT_WEBHOOK_MAX_ATTEMPTS,
       publicUrl: (e.API_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+    },
+    // Unset endpoint: no tracer provider, no exporter (lib/tracing.ts).
+    tracing: {
+      otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      serviceName: e.OTEL_SERVICE_NAME ?? "livedash-worker",
     },
   };
 }

@@ -3,9 +3,11 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
+import { context, SpanKind, trace } from "@opentelemetry/api";
 import { addressGuard, type NetworkRange } from "./address-policy.ts";
 import { decodedBody } from "./source-body.ts";
 import { boundText, PermanentSourceError, TransientSourceError } from "./source-errors.ts";
+import { failSpan, tracer } from "./spans.ts";
 
 export { boundText, MAX_REASON_CHARS } from "./source-errors.ts";
 export { PermanentSourceError, TransientSourceError };
@@ -49,6 +51,8 @@ export interface SourceRequest {
   rateWindowMs?: number | undefined;
   /** Bounds concurrent requests per host across workers; held until the body is done. */
   hostLimiter?: HostLimiter | undefined;
+  /** What is fetched, for the trace: the span is named `fetch <purpose>`. */
+  purpose?: "csv" | "transcript" | undefined;
 }
 
 /**
@@ -261,7 +265,52 @@ function getOnce(
   });
 }
 
+/**
+ * Opens a source in a span of its own (`fetch csv`, `fetch transcript`), a child of the running
+ * activity's, from the host-slot wait to the end of the body. Its attributes name the URL without
+ * credentials or query string (describeUrl), never the credentials or the body.
+ */
 export async function openSource(request: SourceRequest): Promise<SourceResponse> {
+  let target: URL | undefined;
+  try {
+    target = new URL(request.url);
+  } catch {
+    // openUntraced refuses it with its reason.
+  }
+  const span = tracer().startSpan(`fetch ${request.purpose ?? "source"}`, {
+    kind: SpanKind.CLIENT,
+    attributes: {
+      "http.request.method": "GET",
+      "url.full": describeUrl(request.url),
+      ...(target
+        ? {
+            "server.address": target.hostname,
+            "server.port": Number(target.port) || DEFAULT_PORTS[target.protocol] || 0,
+          }
+        : {}),
+      ...(request.purpose ? { "livedash.fetch.purpose": request.purpose } : {}),
+    },
+  });
+  let response: SourceResponse;
+  try {
+    response = await context.with(trace.setSpan(context.active(), span), () =>
+      openUntraced(request),
+    );
+  } catch (error) {
+    failSpan(span, error);
+    span.end();
+    throw error;
+  }
+  span.setAttribute("http.response.status_code", response.status);
+  if (response.url !== target?.toString()) {
+    span.setAttribute("livedash.fetch.final_url", describeUrl(response.url));
+  }
+  response.body.once("error", (error) => failSpan(span, error));
+  response.body.once("close", () => span.end());
+  return response;
+}
+
+async function openUntraced(request: SourceRequest): Promise<SourceResponse> {
   const maxRedirects = request.maxRedirects ?? 5;
   const timeout = AbortSignal.timeout(request.timeoutMs);
   const signal = request.signal ? AbortSignal.any([timeout, request.signal]) : timeout;

@@ -1,5 +1,7 @@
+import { SpanStatusCode } from "@opentelemetry/api";
 import OpenAI from "openai";
 import type { Config } from "./config.ts";
+import { inSpan } from "./spans.ts";
 
 /** Without a key the platform talks to the local stand-in (OPENAI_BASE_URL), never to OpenAI. */
 export const STAND_IN_API_KEY = "stand-in-no-key";
@@ -13,5 +15,50 @@ export function createOpenAIClient(config: Config): OpenAI {
     // Three tries of 90 s (plus backoff) fit in the direct-analysis activity's 5 minutes, so the
     // SDK gives up, with its own error, before Temporal times the attempt out.
     timeout: 90_000,
+    fetch: tracedFetch,
   });
 }
+
+/** The model named in a chat request's JSON body (the body itself never becomes an attribute). */
+function requestedModel(path: string, body: unknown): string | undefined {
+  if (!path.endsWith("/chat/completions") || typeof body !== "string") return undefined;
+  try {
+    const model = (JSON.parse(body) as { model?: unknown }).model;
+    return typeof model === "string" ? model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Every HTTP request the SDK makes (each retry included) in a span `openai POST /v1/...`, a child
+ * of the running activity's. Attributes: method, path, host, status, OpenAI's request id and the
+ * model; never the API key (a header), the transcript (the body) or a query string.
+ */
+const tracedFetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const url = new URL(input instanceof Request ? input.url : input.toString());
+  // The SDK probes `fetch("data:,")` once to learn the Response class before an upload.
+  if (url.protocol !== "https:" && url.protocol !== "http:") return fetch(input, init);
+  const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+  const model = requestedModel(url.pathname, init?.body);
+  return inSpan(
+    `openai ${method} ${url.pathname}`,
+    {
+      "gen_ai.system": "openai",
+      "http.request.method": method,
+      "url.path": url.pathname,
+      "server.address": url.hostname,
+      ...(model ? { "gen_ai.request.model": model } : {}),
+    },
+    async (span) => {
+      const response = await fetch(input, init);
+      span.setAttribute("http.response.status_code", response.status);
+      const requestId = response.headers.get("x-request-id");
+      if (requestId) span.setAttribute("openai.request_id", requestId.slice(0, 200));
+      if (response.status >= 400) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${response.status}` });
+      }
+      return response;
+    },
+  );
+};

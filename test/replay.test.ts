@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import proto from "@temporalio/proto";
 import { bundleWorkflowCode, Worker } from "@temporalio/worker";
 import { describe, expect, inject, it } from "vitest";
+import { UNTRACED_SINKS } from "../lib/tracing.ts";
 
 // CommonJS package: Node's ESM loader sees only its default export.
 const { temporal } = proto;
@@ -33,7 +34,10 @@ function recordedHistories() {
 async function replay(workflowBundle: { code: string }) {
   const failures: { workflowId: string; error: string }[] = [];
   let replayed = 0;
-  for await (const result of Worker.runReplayHistories({ workflowBundle }, recordedHistories())) {
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle, sinks: UNTRACED_SINKS },
+    recordedHistories(),
+  )) {
     replayed += 1;
     if (result.error) failures.push({ workflowId: result.workflowId, error: String(result.error) });
   }

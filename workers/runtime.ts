@@ -17,6 +17,7 @@ import {
 } from "../lib/schedulers.ts";
 import { reconcileSchedules } from "../lib/schedules.ts";
 import { temporalConnectionOptions } from "../lib/temporal.ts";
+import { startTracing } from "../lib/tracing.ts";
 import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
 import { sdkLogger } from "./sdk-logger.ts";
 import { loadWorkflowBundle } from "./workflow-bundle.ts";
@@ -137,6 +138,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   installRuntime(log, config.scheduler.metricsPort);
   const workflowBundle = options.workflowBundle ?? (await loadWorkflowBundle(log));
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
+  const tracing = startTracing(config, log);
   const activities = createActivities({
     db,
     log,
@@ -144,7 +146,11 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
     openai: options.openai ?? createOpenAIClient(config),
   });
 
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    ...(tracing.clientInterceptors ? { interceptors: tracing.clientInterceptors } : {}),
+  });
   const reconcile = () => reconcileDeployment({ client, config, db, log, types });
   let reconcileTimer: NodeJS.Timeout | undefined;
   if (options.reconcile ?? true) {
@@ -169,6 +175,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       identity: `${config.scheduler.instanceId}:${spec.key}`,
       activities,
       ...(spec.workflows ? { workflowBundle } : {}),
+      // Activity spans, and the sink the workflow interceptors (in the bundle) export to.
+      ...tracing.workerOptions,
       shutdownGraceTime: config.scheduler.shutdownGraceMs,
       maxConcurrentActivityTaskExecutions: spec.slots,
       ...(spec.queueRatePerSecond
@@ -258,6 +266,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
         if (worker.getState() === "RUNNING") worker.shutdown();
       }
       await done.catch(() => undefined);
+      // After the workers: the last workflow spans reach the exporter through their sink.
+      await tracing.shutdown();
       await connection.close();
     })();
     return closing;

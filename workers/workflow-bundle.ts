@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import type { WorkerOptions } from "@temporalio/worker";
 import type { Logger } from "../lib/logger.ts";
@@ -20,6 +21,15 @@ export const WORKFLOWS_PATH = join(CODE_ROOT, "workflows", `index${CODE_EXTENSIO
 export const WORKFLOW_BUNDLE_FILE = join(CODE_ROOT, ".build", "workflow-bundle.js");
 const MANIFEST_FILE = `${WORKFLOW_BUNDLE_FILE}.json`;
 const BUILD_SCRIPT = join(CODE_ROOT, "scripts", `build-workflows${CODE_EXTENSION}`);
+/**
+ * Workflow interceptors of @temporalio/interceptors-opentelemetry, always in the bundle: a
+ * prebuilt bundle cannot follow a process's OTEL_EXPORTER_OTLP_ENDPOINT, so with tracing off the
+ * worker's sink drops their spans (lib/tracing.ts).
+ */
+const require = createRequire(import.meta.url);
+export const WORKFLOW_INTERCEPTOR_MODULES = [
+  require.resolve("@temporalio/interceptors-opentelemetry/lib/workflow-interceptors"),
+];
 // Workflow code imports from these (types included); any change in them may change the bundle.
 const SOURCE_DIRS = ["workflows", "lib", "activities"];
 
@@ -32,16 +42,21 @@ async function sourceFiles(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** sha256 over the workflow sources and the installed @temporalio/workflow version. */
+/** sha256 over the workflow sources, the installed SDK and interceptor versions. */
 export async function sourceFingerprint(): Promise<string> {
   const hash = createHash("sha256");
-  const sdk = JSON.parse(
-    await readFile(
-      join(PROJECT_ROOT, "node_modules", "@temporalio", "workflow", "package.json"),
-      "utf8",
-    ),
-  ) as { version: string };
-  hash.update(`@temporalio/workflow@${sdk.version}\n`);
+  for (const pkg of ["workflow", "interceptors-opentelemetry"]) {
+    const { version } = JSON.parse(
+      await readFile(
+        join(PROJECT_ROOT, "node_modules", "@temporalio", pkg, "package.json"),
+        "utf8",
+      ),
+    ) as { version: string };
+    hash.update(`@temporalio/${pkg}@${version}\n`);
+  }
+  for (const module of WORKFLOW_INTERCEPTOR_MODULES) {
+    hash.update(`interceptor ${relative(PROJECT_ROOT, module)}\n`);
+  }
   for (const dir of SOURCE_DIRS) {
     for (const file of await sourceFiles(join(CODE_ROOT, dir))) {
       hash.update(`${relative(CODE_ROOT, file)}\n`);
@@ -59,7 +74,11 @@ export async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
     ...sdkLogger(log.child({ component: "workflow-bundler" })),
     info: () => undefined,
   };
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger,
+  });
 }
 
 /** Builds the bundle file and its manifest; written to temporary names then renamed, so

@@ -9,6 +9,7 @@ import type {
 } from "../../activities/csv-import.ts";
 import type { RunFinish, RunProgress, RunStart } from "../../activities/run-records.ts";
 import { SOURCE_HOST_BUSY } from "../../lib/pipeline-limits.ts";
+import { UNTRACED_SINKS } from "../../lib/tracing.ts";
 import type { CsvImportRunCounts, CsvImportWorkflowInput } from "../../workflows/csv-import.ts";
 import type { RunSummary } from "../../workflows/run-record.ts";
 
@@ -103,6 +104,7 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: { code: inject("workflowBundleCode") },
+      sinks: UNTRACED_SINKS,
       activities,
       maxConcurrentActivityTaskExecutions: 100,
     });

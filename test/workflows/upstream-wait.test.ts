@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { ClaimedImports, ClaimPendingImportsInput } from "../../activities/import-claims.ts";
 import type { ImportOutcome, ImportRef } from "../../activities/import-processing.ts";
 import type { RunFinish, UpstreamQuery } from "../../activities/run-records.ts";
+import { UNTRACED_SINKS } from "../../lib/tracing.ts";
 import type {
   ImportProcessingCounts,
   ImportProcessingWorkflowInput,
@@ -74,6 +75,7 @@ describe("an import-processing run while its upstream csv-import run is in progr
       taskQueue,
       workflowBundle: { code: inject("workflowBundleCode") },
       activities,
+      sinks: UNTRACED_SINKS,
     });
     const input: ImportProcessingWorkflowInput = {
       schedulerId: "import-processing",

@@ -17,6 +17,8 @@ import { SessionImportWriter } from "./session-import-insert.ts";
  * large enough that the per-chunk round trips vanish, small enough to hold in memory twice.
  */
 const CHUNK_ROWS = 10_000;
+/** A chunk of long rows closes earlier: two chunks are held in memory. */
+const CHUNK_MAX_BYTES = 8 * 1024 * 1024;
 /** A slow source still commits (and so heartbeats progress) at least this often. */
 const CHUNK_MAX_AGE_MS = 1_000;
 /** Rejections kept per company in the run record; the count is always exact. */
@@ -160,7 +162,11 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
         counts.rowsRead += 1;
         if (event.kind === "row") writer.add(event.row);
         else reject(event.line, event.reason);
-        if (writer.rows >= CHUNK_ROWS || Date.now() - chunkStarted >= CHUNK_MAX_AGE_MS) {
+        if (
+          writer.rows >= CHUNK_ROWS ||
+          writer.bytes >= CHUNK_MAX_BYTES ||
+          Date.now() - chunkStarted >= CHUNK_MAX_AGE_MS
+        ) {
           await flush();
         }
       }

@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { CsvFileError, readSessionCsv } from "../lib/csv-rows.ts";
+import { CsvFileError, readSessionCsvBatches } from "../lib/csv-rows.ts";
 import { pgPoolOf } from "../lib/db.ts";
 import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
 import {
@@ -155,19 +155,23 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
         );
       }
 
-      const rows = readSessionCsv(source.body, { timeZone: config.importProcessing.timeZone });
-      for await (const event of rows) {
-        recordsSeen += 1;
-        if (recordsSeen <= skipUntil) continue;
-        counts.rowsRead += 1;
-        if (event.kind === "row") writer.add(event.row);
-        else reject(event.line, event.reason);
-        if (
-          writer.rows >= CHUNK_ROWS ||
-          writer.bytes >= CHUNK_MAX_BYTES ||
-          Date.now() - chunkStarted >= CHUNK_MAX_AGE_MS
-        ) {
-          await flush();
+      const batches = readSessionCsvBatches(source.body, {
+        timeZone: config.importProcessing.timeZone,
+      });
+      for await (const batch of batches) {
+        for (const event of batch) {
+          recordsSeen += 1;
+          if (recordsSeen <= skipUntil) continue;
+          counts.rowsRead += 1;
+          if (event.kind === "row") writer.add(event.row);
+          else reject(event.line, event.reason);
+          if (
+            writer.rows >= CHUNK_ROWS ||
+            writer.bytes >= CHUNK_MAX_BYTES ||
+            Date.now() - chunkStarted >= CHUNK_MAX_AGE_MS
+          ) {
+            await flush();
+          }
         }
       }
       await flush();

@@ -50,28 +50,6 @@ function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
   }
 }
 
-function smaps(pid: number) {
-  const text = readFileSync(`/proc/${pid}/smaps`, "utf8");
-  const by = new Map<string, number>();
-  let name = "";
-  for (const line of text.split("\n")) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) {
-      name = head[1] || "[anon]";
-      continue;
-    }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss) by.set(name, (by.get(name) ?? 0) + Number(rss[1]));
-  }
-  const top = [...by].sort((a, b) => b[1] - a[1]).slice(0, 12);
-  process.stderr.write(
-    `SMAPS ${top.map(([n, kb]) => `${n.split("/").slice(-2).join("/")}=${Math.round(kb / 1024)}`).join(" ")}\n`,
-  );
-  process.stderr.write(
-    `THREADS ${readFileSync(`/proc/${pid}/status`, "utf8").match(/Threads:\s+(\d+)/)?.[1]}\n`,
-  );
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface WorkerMemory {
@@ -143,7 +121,6 @@ export async function measureWorker(options: {
     }
     await sleep(IDLE_SETTLE_MS);
     const idle = memoryOf(pid)?.rss ?? Number.NaN;
-    if (process.env.SMAPS) smaps(pid);
 
     let sampledPeak = 0;
     let sampling = true;

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { readCsvRecords } from "./csv-records.ts";
+import { type CsvRecord, readCsvRecordBatches } from "./csv-records.ts";
 import { DateFormatError, parseSessionDate } from "./session-dates.ts";
 
 /**
@@ -300,17 +300,24 @@ export async function* readSessionCsv(
   source: Readable,
   options: SessionRowOptions = {},
 ): AsyncGenerator<CsvEvent> {
+  for await (const batch of readSessionCsvBatches(source, options)) yield* batch;
+}
+
+/** readSessionCsv in batches (one per chunk read from the source): no await per row. */
+export async function* readSessionCsvBatches(
+  source: Readable,
+  options: SessionRowOptions = {},
+): AsyncGenerator<CsvEvent[]> {
   const seen = new SeenSessions();
   let first = true;
-  for await (const record of readCsvRecords(source)) {
+  const event = (record: CsvRecord): CsvEvent => {
     if (record.kind === "error") {
       first = false;
-      yield {
+      return {
         kind: "rejected",
         line: record.line,
         reason: `unreadable CSV record: ${record.reason}`,
       };
-      continue;
     }
     if (first) {
       first = false;
@@ -318,23 +325,20 @@ export async function* readSessionCsv(
       if (problem) throw new CsvFileError(problem);
     }
     const parsed = parseSessionRow(record.fields, record.line, options);
-    if (!parsed.ok) {
-      yield { kind: "rejected", line: record.line, reason: parsed.reason };
-      continue;
-    }
+    if (!parsed.ok) return { kind: "rejected", line: record.line, reason: parsed.reason };
     const id = parsed.row.externalSessionId;
     const values = digest(record.fields);
     const earlier = seen.get(id);
     if (earlier === undefined) seen.add(id, record.line, values);
     else if (earlier.digest !== values) {
-      yield {
+      return {
         kind: "rejected",
         line: record.line,
         reason: `conflict: session_id "${clip(id)}" appeared on line ${earlier.line} with different data; the first row is kept`,
       };
-      continue;
     }
     // An identical repeat goes on, and is counted as a duplicate when inserted.
-    yield { kind: "row", row: parsed.row };
-  }
+    return { kind: "row", row: parsed.row };
+  };
+  for await (const records of readCsvRecordBatches(source)) yield records.map(event);
 }

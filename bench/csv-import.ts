@@ -267,6 +267,8 @@ async function importAtSize(
   });
 }
 
+const copyTarget = (total: number) => (total >= 1_000_000 ? 0.85 : 0.5);
+
 function recordImport(
   ctx: BenchContext,
   total: number,
@@ -288,8 +290,9 @@ function recordImport(
     baseline: "COPY FROM STDIN",
     baselineValue: copyRate,
     ratio: importRate / copyRate,
-    target: ">= 0.5",
-    met: importRate / copyRate >= 0.5,
+    // The issue's target is set at 1M rows; small files are dominated by per-company overhead.
+    target: `>= ${copyTarget(total)}`,
+    met: importRate / copyRate >= copyTarget(total),
     note,
   });
   ctx.record({

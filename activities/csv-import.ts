@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { CsvFileError, readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
+import { CsvFileError, readSessionCsvBatches } from "../lib/csv-rows.ts";
+import { pgPoolOf } from "../lib/db.ts";
 import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
 import {
   boundText,
@@ -9,10 +10,17 @@ import {
   TransientSourceError,
 } from "../lib/http-source.ts";
 import type { ActivityDeps } from "./deps.ts";
-import { insertSessionImports } from "./session-import-insert.ts";
+import { SessionImportWriter } from "./session-import-insert.ts";
 
-/** Rows written per INSERT: large enough to be fast, well under PostgreSQL's parameter limit. */
-const INSERT_BATCH_ROWS = 1000;
+/**
+ * Rows per chunk (one COPY into staging and one INSERT, one transaction, one committed mark):
+ * large enough that the per-chunk round trips vanish, small enough to hold in memory twice.
+ */
+const CHUNK_ROWS = 10_000;
+/** A chunk of long rows closes earlier: two chunks are held in memory. */
+const CHUNK_MAX_BYTES = 8 * 1024 * 1024;
+/** A slow source still commits (and so heartbeats progress) at least this often. */
+const CHUNK_MAX_AGE_MS = 1_000;
 /** Rejections kept per company in the run record; the count is always exact. */
 const MAX_REPORTED_REJECTIONS = 20;
 
@@ -98,21 +106,24 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     const counts = resumed?.counts ?? emptyCounts();
     const skipUntil = resumed?.recordsDone ?? 0;
     let recordsSeen = 0;
-    const pending: SessionImportRow[] = [];
 
     // What is committed so far; heartbeats carry only this, never rows still in memory.
     let committed: ImportProgress = { recordsDone: skipUntil, counts: structuredClone(counts) };
-    // Rows leave `pending` only once their insert succeeded: after a failed insert, the
-    // committed mark must stay behind them, or a retry would skip rows that were never written.
+    const writer = new SessionImportWriter(pgPoolOf(db), companyId);
+    let chunkStarted = Date.now();
+    // The mark is taken when the chunk closes (the parse moves on while it is written) and
+    // becomes the committed one only once the chunk's insert succeeded.
     const flush = async () => {
-      if (pending.length > 0) {
-        const count = await insertSessionImports(db, companyId, pending);
-        counts.inserted += count;
-        counts.duplicates += pending.length - count;
-        pending.length = 0;
-      }
-      committed = { recordsDone: recordsSeen, counts: structuredClone(counts) };
-      ctx.heartbeat(committed);
+      const mark = { recordsDone: recordsSeen, counts: structuredClone(counts) };
+      await writer.flush((inserted, rows) => {
+        counts.inserted += inserted;
+        counts.duplicates += rows - inserted;
+        mark.counts.inserted = counts.inserted;
+        mark.counts.duplicates = counts.duplicates;
+        committed = mark;
+        ctx.heartbeat(committed);
+      });
+      chunkStarted = Date.now();
     };
     // A slow source still heartbeats, so the activity is not mistaken for a dead worker.
     const beatEvery = Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
@@ -152,19 +163,31 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
         );
       }
 
-      const rows = readSessionCsv(source.body, { timeZone: config.importProcessing.timeZone });
-      for await (const event of rows) {
-        recordsSeen += 1;
-        if (recordsSeen <= skipUntil) continue;
-        counts.rowsRead += 1;
-        if (event.kind === "row") pending.push(event.row);
-        else reject(event.line, event.reason);
-        if (pending.length >= INSERT_BATCH_ROWS) await flush();
+      const batches = readSessionCsvBatches(source.body, {
+        timeZone: config.importProcessing.timeZone,
+      });
+      for await (const batch of batches) {
+        for (const event of batch) {
+          recordsSeen += 1;
+          if (recordsSeen <= skipUntil) continue;
+          counts.rowsRead += 1;
+          if (event.kind === "row") writer.add(event.row);
+          else reject(event.line, event.reason);
+          if (
+            writer.rows >= CHUNK_ROWS ||
+            writer.bytes >= CHUNK_MAX_BYTES ||
+            Date.now() - chunkStarted >= CHUNK_MAX_AGE_MS
+          ) {
+            await flush();
+          }
+        }
       }
       await flush();
+      await writer.settled();
     } catch (error) {
       // Keep what was committed; report the failure with the counts so far.
       await flush().catch(() => undefined);
+      await writer.settled().catch(() => undefined);
       throw importFailure(error, company.csvUrl, counts);
     } finally {
       clearInterval(ticker);

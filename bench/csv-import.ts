@@ -4,10 +4,10 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import { insertSessionImports } from "../activities/session-import-insert.ts";
+import { SessionImportWriter } from "../activities/session-import-insert.ts";
 import { loadConfig } from "../lib/config.ts";
-import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
-import { createDatabase, type Database } from "../lib/db.ts";
+import { readSessionCsv, readSessionCsvBatches } from "../lib/csv-rows.ts";
+import { createDatabase, type Database, pgPoolOf } from "../lib/db.ts";
 import { openSource } from "../lib/http-source.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
 import {
@@ -25,7 +25,7 @@ import {
 const COMPANIES = 10;
 const UPSERT_SAMPLE_ROWS = 5_000;
 const UPSERT_MAX_MS = 120_000;
-const CANDIDATE_BATCH_ROWS = 5_000;
+const CANDIDATE_BATCH_ROWS = 10_000;
 
 const COPY_COLUMNS = [
   "id",
@@ -139,8 +139,8 @@ async function importAtSize(
   // ---- breakdown: parsing only (no HTTP, no database) ------------------------------------
   const parseStarted = performance.now();
   let parsed = 0;
-  for await (const event of readSessionCsv(csvStream("p", total))) {
-    if (event.kind === "row") parsed += 1;
+  for await (const batch of readSessionCsvBatches(csvStream("p", total))) {
+    for (const event of batch) if (event.kind === "row") parsed += 1;
   }
   const parseMs = performance.now() - parseStarted;
   if (parsed !== total) throw new Error(`parser returned ${parsed}/${total} rows`);
@@ -204,7 +204,7 @@ async function importAtSize(
   const upsertRate = (upserted / upsertMs) * 1000;
   ctx.log(`  row-by-row upsert: ${upserted} rows, ${upsertRate.toFixed(0)} rows/s`);
 
-  // ---- the activity's own read + insert path without Temporal (insertSessionImports) ------
+  // ---- the activity's own read + insert path without Temporal (SessionImportWriter) -------
   // (at the small size only: it shows what Temporal and the worker add, not how it scales)
   recordImport(ctx, total, {
     importRate,
@@ -231,16 +231,19 @@ async function importAtSize(
         maxBytes: 4 * 1024 * 1024 * 1024,
         allowPrivateNetworks: true,
       });
-      let batch: SessionImportRow[] = [];
-      for await (const event of readSessionCsv(body.body)) {
-        if (event.kind !== "row") continue;
-        batch.push(event.row);
-        if (batch.length >= CANDIDATE_BATCH_ROWS) {
-          inserted += await insertSessionImports(candidateDb, company.id, batch);
-          batch = [];
+      const writer = new SessionImportWriter(pgPoolOf(candidateDb), company.id);
+      const committed = (count: number) => {
+        inserted += count;
+      };
+      for await (const batch of readSessionCsvBatches(body.body)) {
+        for (const event of batch) {
+          if (event.kind !== "row") continue;
+          writer.add(event.row);
+          if (writer.rows >= CANDIDATE_BATCH_ROWS) await writer.flush(committed);
         }
       }
-      inserted += await insertSessionImports(candidateDb, company.id, batch);
+      await writer.flush(committed);
+      await writer.settled();
     }
     candidateMs = performance.now() - started;
     if (inserted !== total) throw new Error(`candidate inserted ${inserted}/${total}`);
@@ -249,7 +252,7 @@ async function importAtSize(
   }
   const candidateRate = (total / candidateMs) * 1000;
   ctx.log(
-    `  candidate (HTTP + parse + unnest INSERT, ${CANDIDATE_BATCH_ROWS}/batch, companies one after another): ${candidateMs.toFixed(0)} ms, ${candidateRate.toFixed(0)} rows/s`,
+    `  candidate (HTTP + parse + COPY into staging + INSERT, ${CANDIDATE_BATCH_ROWS}/chunk, companies one after another): ${candidateMs.toFixed(0)} ms, ${candidateRate.toFixed(0)} rows/s`,
   );
 
   ctx.record({
@@ -260,9 +263,11 @@ async function importAtSize(
     baseline: "COPY FROM STDIN",
     baselineValue: copyRate,
     ratio: candidateRate / copyRate,
-    note: `reference: HTTP + readSessionCsv + insertSessionImports, ${CANDIDATE_BATCH_ROWS} rows/statement, companies sequential (the platform imports CSV_IMPORT_MAX_CONCURRENT at once)`,
+    note: `reference: HTTP + readSessionCsv + SessionImportWriter, ${CANDIDATE_BATCH_ROWS} rows/chunk, companies sequential (the platform imports CSV_IMPORT_MAX_CONCURRENT at once)`,
   });
 }
+
+const copyTarget = (total: number) => (total >= 1_000_000 ? 0.85 : 0.5);
 
 function recordImport(
   ctx: BenchContext,
@@ -285,8 +290,9 @@ function recordImport(
     baseline: "COPY FROM STDIN",
     baselineValue: copyRate,
     ratio: importRate / copyRate,
-    target: ">= 0.5",
-    met: importRate / copyRate >= 0.5,
+    // The issue's target is set at 1M rows; small files are dominated by per-company overhead.
+    target: `>= ${copyTarget(total)}`,
+    met: importRate / copyRate >= copyTarget(total),
     note,
   });
   ctx.record({
@@ -303,7 +309,7 @@ function recordImport(
   });
   ctx.record({
     bench: "csv-import",
-    metric: `parse only (readSessionCsv) ${total} rows`,
+    metric: `parse only (readSessionCsvBatches) ${total} rows`,
     value: parseRate,
     unit: "rows/s",
     baseline: "COPY FROM STDIN",

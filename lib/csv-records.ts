@@ -74,13 +74,14 @@ export function parseCsvRecord(text: string): FieldParse {
 const OVERLONG = Symbol("overlong line");
 
 /**
- * Physical lines of a byte stream (LF, CRLF or lone CR), decoded as UTF-8, BOM dropped. A line
- * longer than maxChars is dropped as it streams (never held whole) and reported as OVERLONG.
+ * Physical lines of a byte stream (LF, CRLF or lone CR), decoded as UTF-8, BOM dropped, one batch
+ * per chunk read (an await per line cost more than the parsing). A line longer than maxChars is
+ * dropped as it streams (never held whole) and reported as OVERLONG.
  */
 async function* physicalLines(
   source: Readable,
   maxChars: number,
-): AsyncGenerator<string | typeof OVERLONG> {
+): AsyncGenerator<(string | typeof OVERLONG)[]> {
   const decoder = new TextDecoder("utf-8");
   let pending = "";
   let first = true;
@@ -92,19 +93,20 @@ async function* physicalLines(
       if (pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1);
       first = false;
     }
+    const lines: (string | typeof OVERLONG)[] = [];
     let start = 0;
     for (let i = 0; i < pending.length; i++) {
-      const ch = pending[i];
-      if (ch !== "\n" && ch !== "\r") continue;
+      const ch = pending.charCodeAt(i);
+      if (ch !== 10 && ch !== 13) continue;
       // A CR at the very end of a chunk may be the first half of CRLF: wait for the next chunk.
-      if (ch === "\r" && i === pending.length - 1) break;
+      if (ch === 13 && i === pending.length - 1) break;
       if (discarding) {
         discarding = false;
-        yield OVERLONG;
+        lines.push(OVERLONG);
       } else {
-        yield pending.slice(start, i);
+        lines.push(pending.slice(start, i));
       }
-      if (ch === "\r" && pending[i + 1] === "\n") i++;
+      if (ch === 13 && pending.charCodeAt(i + 1) === 10) i++;
       start = i + 1;
     }
     pending = pending.slice(start);
@@ -112,11 +114,12 @@ async function* physicalLines(
       discarding = true;
       pending = "";
     }
+    if (lines.length > 0) yield lines;
   }
   pending += decoder.decode();
   if (pending.endsWith("\r")) pending = pending.slice(0, -1);
-  if (discarding) yield OVERLONG;
-  else if (pending.length > 0) yield pending;
+  if (discarding) yield [OVERLONG];
+  else if (pending.length > 0) yield [pending];
 }
 
 /** Records in file order, each with the line it starts on; broken ones as errors. */
@@ -124,64 +127,76 @@ export async function* readCsvRecords(
   source: Readable,
   options: CsvReadOptions = {},
 ): AsyncGenerator<CsvRecord> {
+  for await (const batch of readCsvRecordBatches(source, options)) yield* batch;
+}
+
+/** Records in file order, in batches (one per chunk read from the source). */
+export async function* readCsvRecordBatches(
+  source: Readable,
+  options: CsvReadOptions = {},
+): AsyncGenerator<CsvRecord[]> {
   const maxChars = options.maxRecordChars ?? 1024 * 1024;
   const maxLines = options.maxRecordLines ?? 100;
   // Lines of a record still open (inside quotes), with their numbers, so they can be replayed.
   let open: { text: string; line: number }[] = [];
   let lineNumber = 0;
+  let out: CsvRecord[] = [];
 
-  function* take(text: string, line: number): Generator<CsvRecord> {
-    open.push({ text, line });
-    const joined = open.map((l) => l.text).join("\n");
+  function take(text: string, line: number): void {
+    // The common case, a record on one line, without joining anything.
+    const joined = open.length === 0 ? text : `${open.map((l) => l.text).join("\n")}\n${text}`;
     const startLine = open[0]?.line ?? line;
-    if (open.length === 1 && joined.trim() === "") {
-      open = [];
-      return;
-    }
+    if (open.length === 0 && joined.trim() === "") return;
     const parsed = parseCsvRecord(joined);
     if (parsed.kind === "open") {
+      open.push({ text, line });
       if (joined.length <= maxChars && open.length < maxLines) return;
-      yield* giveUp(startLine, `a quoted field is not closed within ${open.length} lines`);
+      giveUp(startLine, `a quoted field is not closed within ${open.length} lines`);
       return;
     }
     open = [];
-    if (parsed.kind === "error") yield { kind: "error", line: startLine, reason: parsed.reason };
+    if (parsed.kind === "error")
+      out.push({ kind: "error", line: startLine, reason: parsed.reason });
     else if (joined.length > maxChars) {
-      yield {
+      out.push({
         kind: "error",
         line: startLine,
         reason: `record is longer than ${maxChars} characters`,
-      };
-    } else yield { kind: "record", fields: parsed.fields, line: startLine };
+      });
+    } else out.push({ kind: "record", fields: parsed.fields, line: startLine });
   }
 
   /** Rejects the record that never closed and reads the lines after its first one again. */
-  function* giveUp(startLine: number, reason: string): Generator<CsvRecord> {
+  function giveUp(startLine: number, reason: string): void {
     const replay = open.slice(1);
     open = [];
-    yield { kind: "error", line: startLine, reason };
-    for (const l of replay) yield* take(l.text, l.line);
+    out.push({ kind: "error", line: startLine, reason });
+    for (const l of replay) take(l.text, l.line);
   }
 
-  for await (const text of physicalLines(source, maxChars)) {
-    lineNumber += 1;
-    if (text === OVERLONG) {
-      // An overlong line ends whatever record was open: reject both, keep going.
-      if (open.length > 0)
-        yield* giveUp(open[0]?.line ?? lineNumber, "a quoted field runs into an overlong line");
-      yield {
-        kind: "error",
-        line: lineNumber,
-        reason: `line is longer than ${maxChars} characters`,
-      };
-      continue;
+  for await (const lines of physicalLines(source, maxChars)) {
+    for (const text of lines) {
+      lineNumber += 1;
+      if (text === OVERLONG) {
+        // An overlong line ends whatever record was open: reject both, keep going.
+        if (open.length > 0)
+          giveUp(open[0]?.line ?? lineNumber, "a quoted field runs into an overlong line");
+        out.push({
+          kind: "error",
+          line: lineNumber,
+          reason: `line is longer than ${maxChars} characters`,
+        });
+        continue;
+      }
+      take(text, lineNumber);
     }
-    yield* take(text, lineNumber);
+    if (out.length > 0) {
+      yield out;
+      out = [];
+    }
   }
   while (open.length > 0) {
-    yield* giveUp(
-      open[0]?.line ?? lineNumber,
-      "a quoted field is not closed before the end of the file",
-    );
+    giveUp(open[0]?.line ?? lineNumber, "a quoted field is not closed before the end of the file");
   }
+  if (out.length > 0) yield out;
 }

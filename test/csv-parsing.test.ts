@@ -154,6 +154,23 @@ describe("session CSV rows", () => {
     });
   });
 
+  it("repeats are told apart across thousands of ids, read in small chunks", async () => {
+    const line = (id: string, message = "Good day") =>
+      ROW.replace("284c6849-aaaa", id).replace("Good day", message);
+    const lines = Array.from({ length: 5_000 }, (_, i) => line(`session-id-${i}`));
+    lines.push(line("session-id-0"), line("session-id-4321", "Goodbye"), line("session-id-4999"));
+    const events = await read(`${lines.join("\n")}\n`, 4096);
+    expect(events.filter((e) => e.kind === "row")).toHaveLength(5_002);
+    expect(events.filter((e) => e.kind === "rejected")).toEqual([
+      {
+        kind: "rejected",
+        line: 5_002,
+        reason:
+          'conflict: session_id "session-id-4321" appeared on line 4322 with different data; the first row is kept',
+      },
+    ]);
+  });
+
   it("rejects bad numbers with the column and value, and imports the rest", async () => {
     const events = await read(
       'a,1,2,,,,many\nb,1,2,,,,,,,,,fast\nc,1,2,,,,,,,,,,12.5\nd,1,2,,,,3,,,,,"0,5",7,"0,0010"\n',

@@ -79,7 +79,8 @@ export async function insertSessionImportChunk(
   rows: number,
 ): Promise<number> {
   if (rows === 0) return 0;
-  return inSqlSpan("INSERT", "SessionImport", `${COPY_SQL}; ${INSERT_SQL}`, () =>
+  // One span for the chunk: its COPY into the staging table and the INSERT that matters.
+  return inSqlSpan("INSERT", "SessionImport", INSERT_SQL, () =>
     writeChunk(pool, companyId, copyText),
   );
 }

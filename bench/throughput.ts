@@ -175,7 +175,11 @@ export async function throughputBench(ctx: BenchContext): Promise<void> {
   const temporal = await connectClient(ctx.services.temporalAddress);
   // Large enough that analysis, not the pipeline's fixed latency (a schedule tick per stage), sets the pace.
   const rows = ctx.large ? 200 : 100;
-  const modes: ("direct" | "batch")[] = ctx.large ? ["direct", "batch"] : ["direct"];
+  // BENCH_THROUGHPUT_MODES=direct (or batch) runs one mode at full size.
+  const chosen = process.env.BENCH_THROUGHPUT_MODES?.split(",").map((m) => m.trim());
+  const modes = (chosen ?? (ctx.large ? ["direct", "batch"] : ["direct"])).filter(
+    (m): m is "direct" | "batch" => m === "direct" || m === "batch",
+  );
   try {
     for (const mode of modes) {
       const cases: CaseResult[] = [];

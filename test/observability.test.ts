@@ -85,12 +85,19 @@ describe("dashboards and alerts against a real Prometheus", () => {
       ],
       ruleFiles: [RULES_FILE],
     });
-    // Both targets up, and enough samples for rate() over the run's counters.
+    // Both targets up with the platform's series in, and enough samples for rate() over the
+    // run's counters.
     await waitFor(
       "both targets scraped",
       async () => (await prometheus.query("up == 1")).result.length === 2,
     );
-    await new Promise((r) => setTimeout(r, 4_000));
+    await waitFor(
+      "every scheduler's series scraped",
+      async () =>
+        (await prometheus.query(`livedash_scheduler_up{region="${stack.config.region}"}`)).result
+          .length === Object.keys(stack.defs).length,
+    );
+    await new Promise((r) => setTimeout(r, 6_000));
   }, 240_000);
 
   afterAll(async () => {

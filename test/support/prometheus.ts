@@ -36,7 +36,7 @@ export interface RunningPrometheus {
 
 /**
  * A real Prometheus server on a free loopback port, storage in a temporary folder, scraping the
- * given targets every second and evaluating the rule files every second.
+ * given targets every 2 s and evaluating the rule files every second.
  */
 export async function startPrometheus(options: {
   jobs: { name: string; targets: string[] }[];
@@ -45,7 +45,9 @@ export async function startPrometheus(options: {
   const dir = await mkdtemp(join(tmpdir(), "livedash-prometheus-"));
   const port = await freePort();
   const config = {
-    global: { scrape_interval: "1s", scrape_timeout: "900ms", evaluation_interval: "1s" },
+    // A scrape may take over a second on a loaded 2-core machine: a timed-out scrape would mark
+    // every series of the target stale.
+    global: { scrape_interval: "2s", scrape_timeout: "1900ms", evaluation_interval: "1s" },
     rule_files: options.ruleFiles ?? [],
     scrape_configs: options.jobs.map((job) => ({
       job_name: job.name,

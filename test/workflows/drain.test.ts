@@ -1,7 +1,5 @@
 import { ApplicationFailure } from "@temporalio/common";
-import { TestWorkflowEnvironment } from "@temporalio/testing";
-import { Worker } from "@temporalio/worker";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type {
   CompanyImportResult,
   CompanyRef,
@@ -9,26 +7,16 @@ import type {
 } from "../../activities/csv-import.ts";
 import type { RunFinish, RunProgress, RunStart } from "../../activities/run-records.ts";
 import { SOURCE_HOST_BUSY } from "../../lib/pipeline-limits.ts";
-import { UNTRACED_SINKS } from "../../lib/tracing.ts";
 import type { CsvImportRunCounts, CsvImportWorkflowInput } from "../../workflows/csv-import.ts";
 import type { RunSummary } from "../../workflows/run-record.ts";
+import { mockedActivityRuns } from "./mocked-run.ts";
 
 /**
  * The draining model of a scheduled run, with the activities mocked: the workflow code is the
  * production bundle, run by a real worker against the test run's Temporal dev server.
  */
 describe("a draining run (csv-import workflow, mocked activities)", () => {
-  let env: TestWorkflowEnvironment;
-  let queue = 0;
-
-  beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: inject("temporalAddress"),
-    });
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const runs = mockedActivityRuns("drain-test");
 
   /** Companies c-000.., an import that takes `delayMs`, and a record of what the run did. */
   function mockPipeline(
@@ -99,15 +87,6 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
     activities: object,
     limits: Partial<CsvImportWorkflowInput>,
   ): Promise<{ result: RunSummary<CsvImportRunCounts>; workflowId: string }> {
-    const taskQueue = `drain-test-${process.pid}-${queue++}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: { code: inject("workflowBundleCode") },
-      sinks: UNTRACED_SINKS,
-      activities,
-      maxConcurrentActivityTaskExecutions: 100,
-    });
     const input: CsvImportWorkflowInput = {
       schedulerId: "csv-import",
       scheduleId: "drain-test",
@@ -118,15 +97,9 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
       window: 6,
       ...limits,
     };
-    const workflowId = `${taskQueue}-run`;
-    const result = await worker.runUntil(
-      env.client.workflow.execute("csvImportWorkflow", {
-        taskQueue,
-        workflowId,
-        args: [input],
-      }) as Promise<RunSummary<CsvImportRunCounts>>,
-    );
-    return { result, workflowId };
+    return runs.run<RunSummary<CsvImportRunCounts>>("csvImportWorkflow", input, activities, {
+      maxConcurrentActivityTaskExecutions: 100,
+    });
   }
 
   it("drains a backlog of many pages in one run, with a sliding window and no page barrier", async () => {
@@ -176,7 +149,7 @@ describe("a draining run (csv-import workflow, mocked activities)", () => {
     expect(companies).toEqual([...companies].sort((a, b) => a - b));
 
     // Every execution's history stayed within the budget.
-    for await (const execution of env.client.workflow.list({
+    for await (const execution of runs.client().workflow.list({
       query: `WorkflowId = '${workflowId}'`,
     })) {
       expect(execution.historyLength).toBeLessThanOrEqual(300);

@@ -1,15 +1,13 @@
-import { TestWorkflowEnvironment } from "@temporalio/testing";
-import { Worker } from "@temporalio/worker";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ClaimedImports, ClaimPendingImportsInput } from "../../activities/import-claims.ts";
 import type { ImportOutcome, ImportRef } from "../../activities/import-processing.ts";
 import type { RunFinish, UpstreamQuery } from "../../activities/run-records.ts";
-import { UNTRACED_SINKS } from "../../lib/tracing.ts";
 import type {
   ImportProcessingCounts,
   ImportProcessingWorkflowInput,
 } from "../../workflows/import-processing.ts";
 import type { RunSummary } from "../../workflows/run-record.ts";
+import { mockedActivityRuns } from "./mocked-run.ts";
 
 /**
  * A run whose source is empty while the stage feeding it still works keeps looking, so rows a
@@ -18,17 +16,7 @@ import type { RunSummary } from "../../workflows/run-record.ts";
  * production workflow bundle runs on a real worker against the test run's dev server.
  */
 describe("an import-processing run while its upstream csv-import run is in progress", () => {
-  let env: TestWorkflowEnvironment;
-  let queue = 0;
-
-  beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: inject("temporalAddress"),
-    });
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
+  const runs = mockedActivityRuns("upstream-test");
 
   /**
    * Upstream is busy for its first `busyAnswers` questions; after the `arriveAfter`-th question,
@@ -69,14 +57,6 @@ describe("an import-processing run while its upstream csv-import run is in progr
   }
 
   async function runImportProcessing(activities: object, deadlineMs: number) {
-    const taskQueue = `upstream-test-${process.pid}-${queue++}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: { code: inject("workflowBundleCode") },
-      activities,
-      sinks: UNTRACED_SINKS,
-    });
     const input: ImportProcessingWorkflowInput = {
       schedulerId: "import-processing",
       scheduleId: "upstream-test",
@@ -87,12 +67,10 @@ describe("an import-processing run while its upstream csv-import run is in progr
       window: 4,
     };
     const started = Date.now();
-    const result = await worker.runUntil(
-      env.client.workflow.execute("importProcessingWorkflow", {
-        taskQueue,
-        workflowId: `${taskQueue}-run`,
-        args: [input],
-      }) as Promise<RunSummary<ImportProcessingCounts>>,
+    const { result } = await runs.run<RunSummary<ImportProcessingCounts>>(
+      "importProcessingWorkflow",
+      input,
+      activities,
     );
     return { result, ms: Date.now() - started };
   }

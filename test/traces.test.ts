@@ -2,6 +2,7 @@ import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ConfigError, loadConfig } from "../lib/config.ts";
 import { createLogger } from "../lib/logger.ts";
+import type { WorkerType } from "../lib/schedulers.ts";
 import { otlpTracesUrl } from "../lib/tracing.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
@@ -100,6 +101,20 @@ describe("OpenTelemetry traces of a scheduled run", () => {
   });
   let scheduleId: string;
 
+  /** Workers of these types on the test stack, configured by its environment plus `env`. */
+  function startTracedWorkers(
+    types: WorkerType[],
+    env?: Record<string, string>,
+  ): Promise<RunningWorkers> {
+    return startWorkers({
+      config: env ? loadConfig({ ...stack.env, ...env }) : stack.config,
+      db: stack.db,
+      log,
+      types,
+      workflowBundle: { code: inject("workflowBundleCode") },
+    });
+  }
+
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
     openai = await startOpenAIStandIn({ apiKey: OPENAI_KEY });
@@ -140,13 +155,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
   });
 
   it("without OTEL_EXPORTER_OTLP_ENDPOINT a run sends nothing and records no span", async () => {
-    workers = await startWorkers({
-      config: stack.config,
-      db: stack.db,
-      log,
-      types: ["csv-import"],
-      workflowBundle: { code: inject("workflowBundleCode") },
-    });
+    workers = await startTracedWorkers(["csv-import"]);
     const { result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
       stack.client,
       scheduleId,
@@ -162,17 +171,9 @@ describe("OpenTelemetry traces of a scheduled run", () => {
   });
 
   it("with it, one csv-import run is one connected trace: workflow, activities, fetch, SQL", async () => {
-    const config = loadConfig({
-      ...stack.env,
+    workers = await startTracedWorkers(["csv-import"], {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_SERVICE_NAME: "livedash-traces-test",
-    });
-    workers = await startWorkers({
-      config,
-      db: stack.db,
-      log,
-      types: ["csv-import"],
-      workflowBundle: { code: inject("workflowBundleCode") },
     });
     const { workflowId, result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
       stack.client,
@@ -249,19 +250,11 @@ describe("OpenTelemetry traces of a scheduled run", () => {
 
   it("the transcript fetch, the message insert and each OpenAI call are in their runs' traces", async () => {
     const already = receiver.spans().length;
-    const config = loadConfig({
-      ...stack.env,
+    workers = await startTracedWorkers(["import-processing", "session-processing"], {
       OTEL_EXPORTER_OTLP_ENDPOINT: `${receiver.url}/`,
       ANALYSIS_MODE: "direct",
       OPENAI_BASE_URL: openai.url,
       OPENAI_API_KEY: OPENAI_KEY,
-    });
-    workers = await startWorkers({
-      config,
-      db: stack.db,
-      log,
-      types: ["import-processing", "session-processing"],
-      workflowBundle: { code: inject("workflowBundleCode") },
     });
     const importRun = await triggerAndWait<RunSummary<Record<string, number>>>(
       stack.client,
@@ -319,18 +312,10 @@ describe("OpenTelemetry traces of a scheduled run", () => {
     });
     const already = receiver.spans().length;
     // A tiny history budget makes the run hand over to new executions every ~40 companies.
-    const config = loadConfig({
-      ...stack.env,
+    workers = await startTracedWorkers(["csv-import"], {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       RUN_HISTORY_EVENT_BUDGET: "300",
       RUN_MAX_IN_FLIGHT: "10",
-    });
-    workers = await startWorkers({
-      config,
-      db: stack.db,
-      log,
-      types: ["csv-import"],
-      workflowBundle: { code: inject("workflowBundleCode") },
     });
     const { workflowId, result } = await triggerAndWait<RunSummary<CsvImportRunCounts>>(
       stack.client,

@@ -7,6 +7,7 @@ import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/serve
 import {
   type CpuShare,
   cpuMeter,
+  describeCpu,
   startWorkerProcesses,
   stopWorkerProcesses,
 } from "./drain-support.ts";
@@ -147,7 +148,7 @@ async function runCase(
       extraModelCalls: mode === "direct" ? modelCalls - figures.completed : 0,
     };
     ctx.log(
-      `  ${mode}, ${processes} process(es): ${figures.completed}/${sessions} analysed in ${ms} ms = ${result.perMinute.toFixed(0)}/min; CPU ${(busy.busy * 100).toFixed(0)}% (+${(busy.niced * 100).toFixed(0)}% niced, other work); ${figures.requests} requests for ${figures.sessions} sessions; ${modelCalls} chat completions; ${stages}`,
+      `  ${mode}, ${processes} process(es): ${figures.completed}/${sessions} analysed in ${ms} ms = ${result.perMinute.toFixed(0)}/min; ${describeCpu(busy)}; ${figures.requests} requests for ${figures.sessions} sessions; ${modelCalls} chat completions; ${stages}`,
     );
     return result;
   } finally {
@@ -205,7 +206,7 @@ export async function throughputBench(ctx: BenchContext): Promise<void> {
           ratio,
           target: `>= ${target}x`,
           met: complete && ratio >= target,
-          note: `first trigger to last analysed session, ${c.ms} ms; machine CPU ${(c.cpu.busy * 100).toFixed(0)}% busy with the bench (2 cores: the ceiling when near 100%), ${(c.cpu.niced * 100).toFixed(0)}% niced other work; ${c.duplicates} duplicate requests, ${c.extraModelCalls} model calls beyond one per session`,
+          note: `first trigger to last analysed session, ${c.ms} ms; ${describeCpu(c.cpu)} (the ceiling is every core at 100%); ${c.duplicates} duplicate requests, ${c.extraModelCalls} model calls beyond one per session`,
         });
         ctx.record({
           bench: "throughput",

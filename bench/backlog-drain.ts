@@ -3,7 +3,12 @@ import { ScheduleOverlapPolicy } from "@temporalio/client";
 import { readBacklog } from "../lib/backlog.ts";
 import { createDatabase } from "../lib/db.ts";
 import { qualifiedName } from "../lib/schedulers.ts";
-import { startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
+import {
+  cpuMeter,
+  describeCpu,
+  startWorkerProcesses,
+  stopWorkerProcesses,
+} from "./drain-support.ts";
 import { type BenchContext, benchEnv, connectClient, startCsvSource } from "./support.ts";
 
 /**
@@ -48,6 +53,7 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
              '30.04.2025 11:00:00', '30.04.2025 11:05:00',
              (${hosts}::text[])[1 + i % ${COMPANIES}] || '/t/d-' || i || '.txt', now()
       FROM generate_series(1, ${imports}::int) AS i`;
+    const cpu = cpuMeter();
     const started = Date.now();
     await temporal.client.schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.SKIP);
 
@@ -64,6 +70,7 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
     }
     const ms = Date.now() - started;
+    const cpuUse = describeCpu(cpu());
     const sessions = await db.session.count();
     const runs = await db.schedulerRun.findMany({
       where: { scheduleId },
@@ -73,7 +80,7 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
     const peak = Math.max(...samples.map((s) => s.lagSeconds));
     const last = samples.at(-1);
     ctx.log(
-      `  ${imports} imports: ${sessions} sessions in ${ms} ms over ${runs.length} run(s) ${JSON.stringify(runs)}; lag samples (s, waiting, lag s): ${samples.map((s) => `${s.s}/${s.waiting}/${s.lagSeconds}`).join(" ")}`,
+      `  ${imports} imports: ${sessions} sessions in ${ms} ms over ${runs.length} run(s) ${JSON.stringify(runs)}; ${cpuUse}; lag samples (s, waiting, lag s): ${samples.map((s) => `${s.s}/${s.waiting}/${s.lagSeconds}`).join(" ")}`,
     );
     ctx.record({
       bench: "backlog-drain",
@@ -82,7 +89,7 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
       unit: "imports/s",
       target: "drains (nothing pending)",
       met: last?.waiting === 0 && sessions === imports,
-      note: `${(ms / 1000).toFixed(0)} s from first trigger to an empty backlog, ${runs.length} scheduled run(s) at one a minute, ${runs.reduce((n, r) => n + r.executions, 0)} executions`,
+      note: `${(ms / 1000).toFixed(0)} s from first trigger to an empty backlog, ${runs.length} scheduled run(s) at one a minute, ${runs.reduce((n, r) => n + r.executions, 0)} executions; ${cpuUse}`,
     });
     ctx.record({
       bench: "backlog-drain",

@@ -35,6 +35,8 @@ const COMPANIES = 20;
 const LATENCY_MS = 1_000;
 const OLD_QUOTA_PER_MINUTE = 50;
 const EVERY_MINUTE = "* * * * *";
+/** Share of one-second CPU samples at >= 90% busy from which the CPU counts as the limit. */
+const CEILING_SHARE = 0.5;
 
 interface CaseResult {
   mode: "direct" | "batch";
@@ -193,6 +195,9 @@ export async function throughputBench(ctx: BenchContext): Promise<void> {
         const target = c.processes === 1 ? 10 : c.processes === 2 ? 1.8 : 3;
         const ratio =
           c.processes === 1 ? c.perMinute / OLD_QUOTA_PER_MINUTE : c.perMinute / one.perMinute;
+        // The issue's alternative to the scaling target: the machine's CPU measured as the limit
+        // (most one-second samples with every core at 90% or more).
+        const atCeiling = c.processes > 1 && c.cpu.saturated >= CEILING_SHARE;
         ctx.record({
           bench: "throughput",
           metric: `${mode} mode, ${c.processes} process(es), ${c.sessions} sessions, L=${LATENCY_MS} ms`,
@@ -204,9 +209,12 @@ export async function throughputBench(ctx: BenchContext): Promise<void> {
               : "1 process, same run",
           baselineValue: c.processes === 1 ? OLD_QUOTA_PER_MINUTE : one.perMinute,
           ratio,
-          target: `>= ${target}x`,
-          met: complete && ratio >= target,
-          note: `first trigger to last analysed session, ${c.ms} ms; ${describeCpu(c.cpu)} (the ceiling is every core at 100%); ${c.duplicates} duplicate requests, ${c.extraModelCalls} model calls beyond one per session`,
+          target:
+            c.processes === 1
+              ? `>= ${target}x`
+              : `>= ${target}x, or the CPU ceiling (>= ${CEILING_SHARE * 100}% of seconds at >= 90%)`,
+          met: complete && (ratio >= target || atCeiling),
+          note: `${ratio < target && atCeiling ? "limit: the machine's CPU; " : ""}first trigger to last analysed session, ${c.ms} ms; ${describeCpu(c.cpu)} (the ceiling is every core at 100%); ${c.duplicates} duplicate requests, ${c.extraModelCalls} model calls beyond one per session`,
         });
         ctx.record({
           bench: "throughput",

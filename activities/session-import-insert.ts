@@ -49,24 +49,8 @@ const INSERT_SQL = `INSERT INTO "SessionImport" ("id", "companyId", ${COLUMN_LIS
 const SPECIAL = /[\\\t\n\r]/;
 const SPECIALS = /[\\\t\n\r]/g;
 const ESCAPED: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
-
-/** One value in COPY's text format: NULL as \N; backslash, tab and line breaks escaped. */
-function copyValue(value: string | number | null): string {
-  if (value === null) return "\\N";
-  if (typeof value === "number") return String(value);
-  return SPECIAL.test(value) ? value.replace(SPECIALS, (ch) => ESCAPED[ch] ?? ch) : value;
-}
-
-/** One row as a line of COPY text (the parser has already refused NUL bytes). */
-export function copyLine(row: SessionImportRow): string {
-  let line = "";
-  for (let i = 0; i < COLUMNS.length; i++) {
-    const column = COLUMNS[i];
-    if (!column) continue;
-    line += (i === 0 ? "" : "\t") + copyValue(row[column[0]]);
-  }
-  return `${line}\n`;
-}
+const TAB = 9;
+const NEWLINE = 10;
 
 /**
  * Writes one chunk (COPY text) in one transaction; returns how many rows were new.
@@ -105,21 +89,55 @@ async function writeChunk(pool: pg.Pool, companyId: string, copyText: Buffer | s
   }
 }
 
-/** COPY text of one chunk, in a byte buffer that is reused from chunk to chunk. */
+/**
+ * COPY text of one chunk, in a byte buffer that is reused from chunk to chunk. Each value is
+ * written straight into the bytes (COPY's text format: NULL as \N; backslash, tab and line
+ * breaks escaped; the parser has already refused NUL bytes), with no line string in between:
+ * building one cost ~900 bytes of garbage per row.
+ */
 class ChunkBuffer {
   bytes = Buffer.allocUnsafe(1024 * 1024);
   length = 0;
   rows = 0;
 
-  append(line: string): void {
+  #reserve(chars: number): void {
     // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
-    const room = this.length + line.length * 3;
+    const room = this.length + chars * 3;
     if (room > this.bytes.length) {
       const grown = Buffer.allocUnsafe(Math.max(room, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
-    this.length += this.bytes.write(line, this.length);
+  }
+
+  #value(value: string | number | null): void {
+    if (value === null) {
+      this.#reserve(2);
+      this.length += this.bytes.write("\\N", this.length, "latin1");
+      return;
+    }
+    const text =
+      typeof value === "number"
+        ? String(value)
+        : SPECIAL.test(value)
+          ? value.replace(SPECIALS, (ch) => ESCAPED[ch] ?? ch)
+          : value;
+    this.#reserve(text.length);
+    this.length += this.bytes.write(text, this.length);
+  }
+
+  appendRow(row: SessionImportRow): void {
+    for (let i = 0; i < COLUMNS.length; i++) {
+      const column = COLUMNS[i];
+      if (!column) continue;
+      if (i > 0) {
+        this.#reserve(1);
+        this.bytes[this.length++] = TAB;
+      }
+      this.#value(row[column[0]]);
+    }
+    this.#reserve(1);
+    this.bytes[this.length++] = NEWLINE;
     this.rows += 1;
   }
 }
@@ -155,7 +173,7 @@ export class SessionImportWriter {
   }
 
   add(row: SessionImportRow): void {
-    this.#filling.append(copyLine(row));
+    this.#filling.appendRow(row);
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   MAX_FIELD_LENGTH,
   parseSessionRow,
   readSessionCsv,
+  SeenSessions,
 } from "../lib/csv-rows.ts";
 
 const ROW =
@@ -244,5 +245,26 @@ describe("session CSV rows", () => {
       ok: false,
       reason: "session_id is longer than 255 characters",
     });
+  });
+
+  it("tells every id of a large file apart exactly, whatever its hash or characters", () => {
+    const seen = new SeenSessions();
+    // 300,000 ids give dozens of equal 32-bit hashes (birthday bound), and every table slot
+    // collision: still one entry per distinct id, found byte for byte.
+    const ids = Array.from({ length: 300_000 }, (_, i) => `session-${i.toString(36)}`);
+    ids.push("a", "ab", "é", "e\u0301", "💬", "x".repeat(255), "");
+    const wrong: string[] = [];
+    ids.forEach((id, i) => {
+      if (seen.firstSeen(id, i + 1, i * 3) !== -1) wrong.push(`new ${id}`);
+    });
+    expect(seen.size).toBe(ids.length);
+    ids.forEach((id, i) => {
+      const entry = seen.firstSeen(id, 0, 0);
+      if (entry !== i || seen.lineOf(entry) !== i + 1 || seen.digestOf(entry) !== i * 3) {
+        wrong.push(`repeat ${id}`);
+      }
+    });
+    expect(wrong).toEqual([]);
+    expect(seen.size).toBe(ids.length);
   });
 });

@@ -280,7 +280,7 @@ function grownUint32(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> 
  * The session ids of one file, each with the line and digest of its first row. Hand-written on
  * purpose: a Map of 1,000,000 string keys held ~70 MB of small heap objects that every major GC
  * walks, plus ~30 MB more while it rehashed. Here the ids are UTF-8 bytes in one growing buffer,
- * found through an open-addressing table of entry numbers, with per-entry typed arrays: ~35 MB
+ * found through an open-addressing table of entry numbers, with per-entry typed arrays: ~44 MB
  * at 1,000,000 ids of 16 characters, in a few large objects the GC does not look into. Ids are
  * compared byte for byte, so a hash collision never makes two sessions one.
  */

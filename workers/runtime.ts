@@ -138,7 +138,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   installRuntime(log, config.scheduler.metricsPort);
   const workflowBundle = options.workflowBundle ?? (await loadWorkflowBundle(log));
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
-  const tracing = startTracing(config, log);
+  const tracing = await startTracing(config, log);
   const activities = createActivities({
     db,
     log,

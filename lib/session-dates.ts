@@ -131,24 +131,32 @@ export function fastWallClockMs(raw: string): number | undefined {
 }
 
 /** The instant a wall-clock time in `zone` names. Two passes settle the offset next to a DST change. */
-function inZone(wall: number, zone: string): number {
+export function inZone(wall: number, zone: string): number {
   if (zone === "UTC") return wall;
   const instant = wall - zoneOffsetMs(wall, zone);
   return wall - zoneOffsetMs(instant, zone);
 }
 
 /**
- * parseSessionDate as epoch ms, without a Date object for well-formed values: the import's
- * plausibility checks call it twice per row.
+ * A CSV timestamp as wall-clock time in `zone`, in epoch ms; throws DateFormatError when invalid.
+ * Well-formed values take the allocation-free path (the import reads two per row, import
+ * processing two per session, a transcript one per message); the regular expression reads the
+ * rest and says what is wrong.
  */
 export function sessionDateMs(raw: string, zone = "UTC"): number {
-  const wall = fastWallClockMs(raw);
-  if (wall !== undefined) return inZone(wall, zone);
-  return parseSessionDate(raw, zone).getTime();
+  return inZone(fastWallClockMs(raw) ?? regexWallClockMs(raw), zone);
 }
 
 /** Parses a CSV timestamp as wall-clock time in `zone`; throws DateFormatError when invalid. */
 export function parseSessionDate(raw: string, zone = "UTC"): Date {
+  return new Date(sessionDateMs(raw, zone));
+}
+
+/**
+ * The wall-clock time of a timestamp in UTC ms, read by the regular expression: the reference
+ * the allocation-free path is tested against, and the one that explains a bad value.
+ */
+export function regexWallClockMs(raw: string): number {
   const match = DATE_PATTERN.exec(raw.trim());
   if (!match) throw new DateFormatError(raw);
   const [day, month, year, hour, minute, second] = match.slice(1).map((v) => Number(v ?? 0)) as [
@@ -168,7 +176,6 @@ export function parseSessionDate(raw: string, zone = "UTC"): Date {
   // Not Date.UTC(year, ...) alone: it reads years 0-99 as 1900-1999.
   const check = new Date(Date.UTC(2000, month - 1, day, hour, minute, second));
   check.setUTCFullYear(year, month - 1, day);
-  const wall = check.getTime();
   // Date.UTC rolls 31.02 over into March: a rolled-over date is not a date.
   if (
     check.getUTCDate() !== day ||
@@ -179,6 +186,5 @@ export function parseSessionDate(raw: string, zone = "UTC"): Date {
   ) {
     throw new DateFormatError(raw);
   }
-  if (zone === "UTC") return check;
-  return new Date(inZone(wall, zone));
+  return check.getTime();
 }

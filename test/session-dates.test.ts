@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import {
   DateFormatError,
   fastWallClockMs,
+  inZone,
   parseSessionDate,
+  regexWallClockMs,
   sessionDateMs,
 } from "../lib/session-dates.ts";
 
@@ -61,10 +63,21 @@ describe("session dates", () => {
         expect(
           outcome(() => sessionDateMs(value, zone)),
           value,
-        ).toBe(outcome(() => parseSessionDate(value, zone).getTime()));
+        ).toBe(outcome(() => inZone(regexWallClockMs(value), zone)));
+        expect(
+          outcome(() => parseSessionDate(value, zone).getTime()),
+          value,
+        ).toBe(outcome(() => sessionDateMs(value, zone)));
       }
     });
   }
+
+  it("reads every value the allocation-free path takes exactly as the regular expression does", () => {
+    for (const value of VALUES) {
+      const fast = fastWallClockMs(value);
+      if (fast !== undefined) expect(fast, value).toBe(regexWallClockMs(value));
+    }
+  });
 
   it("takes the allocation-free path for well-formed values and leaves the rest to the regex", () => {
     const fast = VALUES.filter((v) => fastWallClockMs(v) !== undefined);
@@ -100,8 +113,9 @@ describe("session dates", () => {
       const pad = (n: number) => String(n).padStart(2, "0");
       const value = `${pad(date.getUTCDate())}.${pad(date.getUTCMonth() + 1)}.${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
       if (date.getUTCFullYear() > 2100) break;
-      // The allocation-free path itself, not the fallback behind it.
+      // The allocation-free path itself, not the fallback behind it, and the reference.
       expect(fastWallClockMs(value), value).toBe(date.getTime());
+      expect(regexWallClockMs(value), value).toBe(date.getTime());
       expect(sessionDateMs(value), value).toBe(date.getTime());
     }
   });

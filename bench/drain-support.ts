@@ -69,7 +69,7 @@ function groupOf(pid: number, comm: string): ProcessGroup {
   if (pid === process.pid) return "bench";
   if (comm === "postgres") return "postgres";
   if (comm.startsWith("temporal")) return "temporal";
-  if (comm === "node" || comm.startsWith("node")) {
+  if (comm.startsWith("node")) {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
     if (cmdline.includes("workers/main")) return "workers";
   }

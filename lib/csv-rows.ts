@@ -323,7 +323,7 @@ export class SeenSessions {
         return -1;
       }
       const start = this.#starts[entry] ?? 0;
-      const end = entry + 1 < this.#count ? (this.#starts[entry + 1] ?? 0) : at;
+      const end = this.#endOf(entry);
       if (end - start === bytes && this.#ids.compare(this.#ids, at, at + bytes, start, end) === 0) {
         return entry;
       }
@@ -336,6 +336,11 @@ export class SeenSessions {
 
   digestOf(entry: number): number {
     return this.#digests[entry] ?? 0;
+  }
+
+  /** Where an entry's id ends: where the next one starts, or the end of the ids written. */
+  #endOf(entry: number): number {
+    return entry + 1 < this.#count ? (this.#starts[entry + 1] ?? 0) : this.#idsLength;
   }
 
   #record(slot: number, idsEnd: number, line: number, digest: number) {
@@ -358,9 +363,7 @@ export class SeenSessions {
     const slots = new Uint32Array(this.#slots.length * 2);
     const mask = slots.length - 1;
     for (let entry = 0; entry < this.#count; entry++) {
-      const start = this.#starts[entry] ?? 0;
-      const end = entry + 1 < this.#count ? (this.#starts[entry + 1] ?? 0) : this.#idsLength;
-      let slot = idHash(this.#ids, start, end) & mask;
+      let slot = idHash(this.#ids, this.#starts[entry] ?? 0, this.#endOf(entry)) & mask;
       while (slots[slot] !== 0) slot = (slot + 1) & mask;
       slots[slot] = entry + 1;
     }

@@ -25,14 +25,17 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 # Only what `npm ci` needs, so this layer is rebuilt when dependencies change, not on every
 # source change. The postinstall script (`prisma generate`) reads prisma.config.ts and
-# prisma/schema.prisma and writes the client to lib/generated/.
+# prisma/schema.prisma and writes the client to adapters/db/generated/.
 COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma ./prisma
 RUN --mount=type=cache,target=/root/.npm \
   npm ci --no-audit --no-fund \
-  && test -f lib/generated/prisma/client.ts
+  && test -f adapters/db/generated/prisma/client.ts
 COPY tsconfig.json tsconfig.build.json ./
-COPY lib ./lib
+COPY domain ./domain
+COPY adapters ./adapters
+COPY control-plane ./control-plane
+COPY platform ./platform
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
@@ -42,7 +45,7 @@ COPY scripts ./scripts
 # fingerprint matches the compiled workflow code next to it).
 RUN npm run build \
   && test -f dist/.build/workflow-bundle.js \
-  && test -f dist/lib/generated/prisma/client.js
+  && test -f dist/adapters/db/generated/prisma/client.js
 
 # --- deps: production dependencies only ---------------------------------------------------------
 FROM base AS deps
@@ -67,7 +70,7 @@ RUN cd node_modules/@temporalio/core-bridge/releases \
 FROM base AS runtime
 # tini as PID 1 forwards SIGTERM to node and reaps zombies (a worker may spawn the workflow
 # bundler), also where no `docker run --init` exists (Kubernetes). The app handles SIGTERM itself
-# (lib/main.ts): no npm and no shell stand between the signal and the process.
+# (adapters/process-lifecycle.ts): no npm and no shell stand between the signal and the process.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends tini \
   && rm -rf /var/lib/apt/lists/*

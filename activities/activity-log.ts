@@ -1,6 +1,6 @@
 import { isSpanContextValid, trace } from "@opentelemetry/api";
 import { asyncLocalStorage, type Context } from "@temporalio/activity";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../adapters/logger.ts";
 
 /**
  * The activities' logger: every line written while an activity runs carries that activity's
@@ -8,7 +8,7 @@ import type { Logger } from "../lib/logger.ts";
  * activities' lines. Activities receive the logger once, when the worker creates them; this one
  * looks up the activity running on the current async path (the SDK keeps its Context in
  * AsyncLocalStorage) at every call, and falls back to the plain logger outside an activity.
- * With tracing on (lib/tracing.ts) the lines also carry the run's `traceId`.
+ * With tracing on (adapters/tracing.ts) the lines also carry the run's `traceId`.
  */
 export function activityContextLogger(base: Logger): Logger {
   // One child per activity execution, created on its first log line, dropped with the Context.

@@ -1,5 +1,5 @@
-import type { AnalysisParse, SessionAnalysis } from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { AnalysisParse, SessionAnalysis } from "../domain/analysis.ts";
 
 /**
  * The writes that end analysis requests, set-based: one statement per table for a whole chunk,

@@ -1,11 +1,11 @@
+import type { Database } from "../adapters/db/client.ts";
 import {
   costEur,
   parseAnalysis,
   type TokenPrices,
   type TokenUsage,
   usageOf,
-} from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
+} from "../domain/analysis.ts";
 import {
   loadOpenRequests,
   type RequestOutcome,

@@ -1,8 +1,8 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
 import OpenAI, { toFile } from "openai";
-import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
-import { Prisma } from "../lib/generated/prisma/client.ts";
-import type { AIBatchRequestStatus } from "../lib/generated/prisma/enums.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import type { AIBatchRequestStatus } from "../adapters/db/generated/prisma/enums.ts";
+import { analysisRequestBody, transcriptForModel } from "../domain/analysis.ts";
 import { type AnalysisAnswer, applyAnalysisAnswers } from "./analysis-results.ts";
 import { answerFromLine, batchFailureReason } from "./batch-lines.ts";
 import type { ActivityDeps } from "./deps.ts";

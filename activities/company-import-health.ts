@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { recordCompanyImportOutcome } from "../lib/company-import-health.ts";
+import { recordCompanyImportOutcome } from "../adapters/db/company-import-health.ts";
 import type { CompanyImportResult } from "./csv-import.ts";
 import type { ActivityDeps } from "./deps.ts";
 

@@ -1,14 +1,14 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { CsvFileError, readSessionCsvBatches } from "../lib/csv-rows.ts";
-import { pgPoolOf } from "../lib/db.ts";
-import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
+import { pgPoolOf } from "../adapters/db/client.ts";
+import { hostBusyFailure, SourceHostBusyError } from "../adapters/host-slots.ts";
 import {
   boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
   TransientSourceError,
-} from "../lib/http-source.ts";
+} from "../adapters/http-source.ts";
+import { CsvFileError, readSessionCsvBatches } from "../domain/csv-rows.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { SessionImportWriter } from "./session-import-insert.ts";
 

@@ -1,8 +1,8 @@
 import type OpenAI from "openai";
-import type { Config } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
-import type { HostLimiter } from "../lib/host-slots.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { HostLimiter } from "../adapters/host-slots.ts";
+import type { Logger } from "../adapters/logger.ts";
 
 /** What activities need from the outside world; tests hand in real local services. */
 export interface ActivityDeps {

@@ -1,4 +1,4 @@
-import { Prisma } from "../lib/generated/prisma/client.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import type { ActivityDeps } from "./deps.ts";
 import type { ImportRef } from "./import-processing.ts";
 

@@ -1,16 +1,19 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
-import { type CredentialOwner, credentialsForUrl } from "../lib/credential-scope.ts";
-import type { ProcessingStage } from "../lib/generated/prisma/enums.ts";
-import { hostBusyFailure, SourceHostBusyError } from "../lib/host-slots.ts";
+import { type CredentialOwner, credentialsForUrl } from "../adapters/credential-scope.ts";
+import type { ProcessingStage } from "../adapters/db/generated/prisma/enums.ts";
+import { hostBusyFailure, SourceHostBusyError } from "../adapters/host-slots.ts";
 import {
   boundText,
   describeUrl,
   openSource,
   PermanentSourceError,
   TransientSourceError,
-} from "../lib/http-source.ts";
-import { IMPORT_ACTIVITY_MAX_ATTEMPTS, MAX_TRANSCRIPT_ATTEMPTS } from "../lib/pipeline-limits.ts";
-import { DateFormatError, parseSessionDate } from "../lib/session-dates.ts";
+} from "../adapters/http-source.ts";
+import {
+  IMPORT_ACTIVITY_MAX_ATTEMPTS,
+  MAX_TRANSCRIPT_ATTEMPTS,
+} from "../domain/pipeline-limits.ts";
+import { DateFormatError, parseSessionDate } from "../domain/session-dates.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
 import { deleteTranscriptMessages, storeTranscriptMessages } from "./transcript-store.ts";

@@ -1,4 +1,4 @@
-import { createHostLimiter } from "../lib/host-slots.ts";
+import { createHostLimiter } from "../adapters/host-slots.ts";
 import { activityContextLogger } from "./activity-log.ts";
 import { createBatchProcessingActivities } from "./batch-processing.ts";
 import { recordingImportOutcomes } from "./company-import-health.ts";

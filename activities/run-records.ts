@@ -1,5 +1,5 @@
-import type { Prisma } from "../lib/generated/prisma/client.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export type RunOutcome = "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED" | "TIMED_OUT";

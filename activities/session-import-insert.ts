@@ -2,8 +2,8 @@ import { once } from "node:events";
 import { finished } from "node:stream/promises";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import type { SessionImportRow } from "../lib/csv-rows.ts";
-import { inSqlSpan } from "../lib/spans.ts";
+import { inSqlSpan } from "../adapters/spans.ts";
+import type { SessionImportRow } from "../domain/csv-rows.ts";
 
 /**
  * Bulk insert of import rows: `COPY` into a staging table, then one

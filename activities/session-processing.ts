@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { ApplicationFailure, Context } from "@temporalio/activity";
 import OpenAI from "openai";
-import { analysisRequestBody, transcriptForModel } from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
-import { Prisma } from "../lib/generated/prisma/client.ts";
-import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import { analysisRequestBody, transcriptForModel } from "../domain/analysis.ts";
+import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import {
   type AnalysisAnswer,
   type AppliedResult,

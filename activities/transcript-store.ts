@@ -1,12 +1,12 @@
-import { type Database, pgPoolOf } from "../lib/db.ts";
-import { PermanentSourceError } from "../lib/http-source.ts";
-import { inSqlSpan } from "../lib/spans.ts";
+import { type Database, pgPoolOf } from "../adapters/db/client.ts";
+import { PermanentSourceError } from "../adapters/http-source.ts";
+import { inSqlSpan } from "../adapters/spans.ts";
 import {
   isMessageLine,
   parseTranscriptLine,
   type TranscriptMessage,
   transcriptLines,
-} from "../lib/transcript.ts";
+} from "../domain/transcript.ts";
 
 /**
  * Stores a transcript's messages a chunk at a time, so memory follows the chunk size and not the

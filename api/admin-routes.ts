@@ -4,8 +4,8 @@ import {
   ActionConflictError,
   type SchedulerAdmin,
   UnknownSchedulerError,
-} from "../lib/scheduler-admin.ts";
-import { SCHEDULER_ID, SCHEDULER_ID_HINT } from "../lib/scheduler-id.ts";
+} from "../control-plane/admin-service.ts";
+import { SCHEDULER_ID, SCHEDULER_ID_HINT } from "../domain/scheduler-id.ts";
 import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
 
 const OVERLAP = [

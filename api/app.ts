@@ -3,20 +3,24 @@ import type { Client } from "@temporalio/client";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
-import { createBacklogReader, registerBacklogMetrics, withBacklog } from "../lib/backlog.ts";
-import { type Config, ConfigError } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
-import type { Logger } from "../lib/logger.ts";
-import { createPlatformMetrics, type PlatformMetrics } from "../lib/metrics.ts";
-import { within } from "../lib/schedule-facts.ts";
-import { createSchedulerAdmin } from "../lib/scheduler-admin.ts";
+import { type Config, ConfigError } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { Logger } from "../adapters/logger.ts";
+import { createSchedulerAdmin } from "../control-plane/admin-service.ts";
+import {
+  createBacklogReader,
+  registerBacklogMetrics,
+  withBacklog,
+} from "../control-plane/backlog.ts";
+import { createPlatformMetrics, type PlatformMetrics } from "../control-plane/metrics.ts";
+import { within } from "../control-plane/schedule-facts.ts";
+import type { SchedulerDefinition } from "../control-plane/scheduler-registry.ts";
 import {
   healthReport,
   schedulerStatus,
   statusOptionsFor,
   TEMPORAL_STATUS_TIMEOUT_MS,
-} from "../lib/scheduler-status.ts";
-import type { SchedulerDefinition } from "../lib/schedulers.ts";
+} from "../control-plane/scheduler-status.ts";
 import { registerAdminRoutes } from "./admin-routes.ts";
 import { requireAdmin } from "./auth.ts";
 import { registerCompanyHealthRoutes } from "./company-health-routes.ts";

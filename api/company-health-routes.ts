@@ -1,8 +1,8 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Env } from "hono";
-import { companyHealthPage, failingCompanyCounts } from "../lib/company-import-health.ts";
-import type { Database } from "../lib/db.ts";
-import { CompanyStatus } from "../lib/generated/prisma/enums.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { companyHealthPage, failingCompanyCounts } from "../adapters/db/company-import-health.ts";
+import { CompanyStatus } from "../adapters/db/generated/prisma/enums.ts";
 import { dataOf, ErrorSchema } from "./envelope.ts";
 
 const CompanyHealthSchema = z

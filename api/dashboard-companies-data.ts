@@ -1,5 +1,5 @@
-import { companyHealthPage, failingCompanyCounts } from "../lib/company-import-health.ts";
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { companyHealthPage, failingCompanyCounts } from "../adapters/db/company-import-health.ts";
 import type { CompanyHealthData } from "./dashboard-companies.tsx";
 
 /** Failing ACTIVE companies shown on the dashboard before pointing at the API. */

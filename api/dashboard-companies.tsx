@@ -1,5 +1,5 @@
 import type { FC } from "hono/jsx";
-import type { CompanyHealthView, FailingCount } from "../lib/company-import-health.ts";
+import type { CompanyHealthView, FailingCount } from "../adapters/db/company-import-health.ts";
 import { formatTime, relativeTime } from "./dashboard-view.tsx";
 
 /** The dashboard's company import health: failing counts and the failing companies first. */

@@ -1,10 +1,10 @@
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
 import {
   type AIBatchRequestStatus,
   AIRequestStatus,
   ImportStatus,
   ProcessingStatus,
-} from "../lib/generated/prisma/enums.ts";
+} from "../adapters/db/generated/prisma/enums.ts";
 
 /** Where the pipeline's work stands, for the dashboard: plain counts by status. */
 export interface PipelineCounts {

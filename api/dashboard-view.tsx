@@ -1,6 +1,6 @@
 import type { FC, PropsWithChildren } from "hono/jsx";
-import type { RunProgressView } from "../lib/run-progress.ts";
-import type { RunView, SchedulerView } from "../lib/scheduler-admin.ts";
+import type { RunView, SchedulerView } from "../control-plane/admin-service.ts";
+import type { RunProgressView } from "../control-plane/run-progress.ts";
 import { type CompanyHealthData, CompanyHealthSection } from "./dashboard-companies.tsx";
 import type { PipelineCounts } from "./dashboard-data.ts";
 

@@ -4,15 +4,15 @@ import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { html } from "hono/html";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { Config } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
-import type { Logger } from "../lib/logger.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { Logger } from "../adapters/logger.ts";
 import {
   ActionConflictError,
   type SchedulerAdmin,
   UnknownSchedulerError,
-} from "../lib/scheduler-admin.ts";
-import { isSchedulerId } from "../lib/scheduler-id.ts";
+} from "../control-plane/admin-service.ts";
+import { isSchedulerId } from "../domain/scheduler-id.ts";
 import { presentedToken, SESSION_COOKIE, sameToken } from "./auth.ts";
 import { companyHealthData } from "./dashboard-companies-data.ts";
 import { pipelineCounts } from "./dashboard-data.ts";

@@ -1,9 +1,9 @@
-import { loadConfig, requireDatabaseUrl } from "../lib/config.ts";
-import { createDatabase } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
-import { onShutdownSignal, runMain } from "../lib/main.ts";
-import { within } from "../lib/schedule-facts.ts";
-import { connectTemporalClient } from "../lib/temporal.ts";
+import { loadConfig, requireDatabaseUrl } from "../adapters/config.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { onShutdownSignal, runMain } from "../adapters/process-lifecycle.ts";
+import { connectTemporalClient } from "../adapters/temporal.ts";
+import { within } from "../control-plane/schedule-facts.ts";
 import { startApiServer } from "./server.ts";
 
 // The API alone; workers run in their own processes (npm run scheduler:<type>). It still reports

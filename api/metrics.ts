@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { PlatformMetrics } from "../lib/metrics.ts";
+import type { PlatformMetrics } from "../control-plane/metrics.ts";
 
 /**
  * `GET /metrics` in the Prometheus text format; mount with `app.route("/", metricsRoute(m))`.

@@ -1,6 +1,6 @@
 import { serve } from "@hono/node-server";
-import { startAlertNotifier } from "../lib/alert-notifier.ts";
-import { apiDefinitions } from "../lib/schedulers.ts";
+import { startAlertNotifier } from "../control-plane/alert-notifier.ts";
+import { apiDefinitions } from "../control-plane/scheduler-registry.ts";
 import { type ApiDeps, assertAdminAuthConfigured, createApp } from "./app.ts";
 
 export async function startApiServer(deps: ApiDeps) {

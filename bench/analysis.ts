@@ -4,6 +4,9 @@ import type OpenAI from "openai";
 import pg from "pg";
 import { pricesFor } from "../activities/analysis-results.ts";
 import { answerFromLine } from "../activities/batch-processing.ts";
+import { type Config, loadConfig } from "../adapters/config.ts";
+import { createDatabase, type Database } from "../adapters/db/client.ts";
+import { createOpenAIClient } from "../adapters/openai.ts";
 import {
   analysisRequestBody,
   costEur,
@@ -12,11 +15,8 @@ import {
   type TokenUsage,
   transcriptForModel,
   usageOf,
-} from "../lib/analysis.ts";
-import { type Config, loadConfig } from "../lib/config.ts";
-import { createDatabase, type Database } from "../lib/db.ts";
-import { createOpenAIClient } from "../lib/openai.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+} from "../domain/analysis.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import {
   activityExecutions,
   analysisFigures,

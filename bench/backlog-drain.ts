@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { ScheduleOverlapPolicy } from "@temporalio/client";
-import { readBacklog } from "../lib/backlog.ts";
-import { createDatabase } from "../lib/db.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { readBacklog } from "../control-plane/backlog.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import {
   cpuMeter,
   describeCpu,

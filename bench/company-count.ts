@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createDatabase } from "../lib/db.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import { executionHistories, startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
 import {

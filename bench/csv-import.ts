@@ -5,11 +5,11 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { SessionImportWriter } from "../activities/session-import-insert.ts";
-import { loadConfig } from "../lib/config.ts";
-import { readSessionCsv, readSessionCsvBatches } from "../lib/csv-rows.ts";
-import { createDatabase, type Database, pgPoolOf } from "../lib/db.ts";
-import { openSource } from "../lib/http-source.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { loadConfig } from "../adapters/config.ts";
+import { createDatabase, type Database, pgPoolOf } from "../adapters/db/client.ts";
+import { openSource } from "../adapters/http-source.ts";
+import { readSessionCsv, readSessionCsvBatches } from "../domain/csv-rows.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import {
   type BenchContext,
   benchEnv,

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { Client } from "@temporalio/client";
 import { ScheduleOverlapPolicy } from "@temporalio/client";
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
 
 /** Helpers of the draining benchmarks (throughput, company count, backlog drain). */

@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "@temporalio/client";
-import { createDatabase, type Database } from "../lib/db.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { createDatabase, type Database } from "../adapters/db/client.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
 import {
   type BenchContext,

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { loadConfig } from "../lib/config.ts";
-import { readSessionCsv, type SessionImportRow } from "../lib/csv-rows.ts";
-import { createDatabase } from "../lib/db.ts";
-import { openSource } from "../lib/http-source.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { loadConfig } from "../adapters/config.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { openSource } from "../adapters/http-source.ts";
+import { readSessionCsv, type SessionImportRow } from "../domain/csv-rows.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import {
   type BenchContext,
   benchEnv,

@@ -15,7 +15,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { createLogger } from "../lib/logger.ts";
+import { createLogger } from "../adapters/logger.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
 import { bundleWorkflows } from "../workers/workflow-bundle.ts";
 import { analysisBench } from "./analysis.ts";

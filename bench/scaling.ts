@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Client } from "@temporalio/client";
-import { createDatabase } from "../lib/db.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
 import { stopWorkerProcesses } from "./drain-support.ts";

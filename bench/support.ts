@@ -3,11 +3,11 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { Client, Connection, ScheduleOverlapPolicy } from "@temporalio/client";
-import type { Config } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
-import { applyMigrations } from "../lib/migrations.ts";
-import type { WorkerType } from "../lib/schedulers.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { applyMigrations } from "../adapters/db/migrations.ts";
+import { createLogger } from "../adapters/logger.ts";
+import type { WorkerType } from "../domain/scheduler-id.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   createDatabase,

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Client } from "@temporalio/client";
 import { ScheduleOverlapPolicy } from "@temporalio/client";
-import { createDatabase, type Database } from "../lib/db.ts";
-import { qualifiedName } from "../lib/schedulers.ts";
+import { createDatabase, type Database } from "../adapters/db/client.ts";
+import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import {
   type CpuShare,

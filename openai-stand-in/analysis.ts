@@ -30,7 +30,7 @@ import {
   ANALYSIS_JSON_SCHEMA,
   SENTIMENTS as ANALYSIS_SENTIMENTS,
   SESSION_CATEGORIES,
-} from "../lib/analysis.ts";
+} from "../domain/analysis.ts";
 
 export const LANGUAGES = ["en", "nl", "de", "es", "fr"] as const;
 export type Language = (typeof LANGUAGES)[number];

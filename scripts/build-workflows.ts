@@ -1,5 +1,5 @@
-import { createLogger } from "../lib/logger.ts";
-import { runMain } from "../lib/main.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { runMain } from "../adapters/process-lifecycle.ts";
 import { writeWorkflowBundle } from "../workers/workflow-bundle.ts";
 
 // `npm run build:workflows`: bundles the workflow code into .build/ so workers load a finished

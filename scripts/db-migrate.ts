@@ -1,5 +1,5 @@
 /**
- * Prisma-compatible migrations without Prisma's engine binary (see lib/migrations.ts).
+ * Prisma-compatible migrations without Prisma's engine binary (see adapters/db/migrations.ts).
  *
  *   tsx scripts/db-migrate.ts deploy        apply pending migrations
  *   tsx scripts/db-migrate.ts dev <name>    create a migration from schema changes, then apply
@@ -7,7 +7,7 @@
  *
  * DATABASE_URL names the database.
  */
-import { applyMigrations, createMigration, migrationStatus } from "../lib/migrations.ts";
+import { applyMigrations, createMigration, migrationStatus } from "../adapters/db/migrations.ts";
 
 const USAGE = "usage: tsx scripts/db-migrate.ts deploy | dev <name> | status";
 

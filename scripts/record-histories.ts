@@ -2,13 +2,17 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ScheduleOverlapPolicy } from "@temporalio/client";
 import proto from "@temporalio/proto";
-import { loadConfig } from "../lib/config.ts";
-import { createDatabase as createPrisma } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
-import { runMain } from "../lib/main.ts";
-import { applyMigrations } from "../lib/migrations.ts";
-import { maintenanceDefinitions, schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
-import { connectTemporalClient } from "../lib/temporal.ts";
+import { loadConfig } from "../adapters/config.ts";
+import { createDatabase as createPrisma } from "../adapters/db/client.ts";
+import { applyMigrations } from "../adapters/db/migrations.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { runMain } from "../adapters/process-lifecycle.ts";
+import { connectTemporalClient } from "../adapters/temporal.ts";
+import {
+  maintenanceDefinitions,
+  schedulerDefinitions,
+} from "../control-plane/scheduler-registry.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import { startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { startWorkers } from "../workers/runtime.ts";
 import { bundleWorkflows } from "../workers/workflow-bundle.ts";

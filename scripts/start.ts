@@ -1,7 +1,7 @@
-import { loadConfig, requireDatabaseUrl } from "../lib/config.ts";
-import { createLogger } from "../lib/logger.ts";
-import { onShutdownSignal, runMain } from "../lib/main.ts";
-import { startPlatform } from "../lib/platform.ts";
+import { loadConfig, requireDatabaseUrl } from "../adapters/config.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { onShutdownSignal, runMain } from "../adapters/process-lifecycle.ts";
+import { startPlatform } from "../platform/composition-root.ts";
 
 // `npm start`: API and every worker in one process, against TEMPORAL_ADDRESS and DATABASE_URL.
 runMain(async () => {

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { runMain } from "../lib/main.ts";
+import { runMain } from "../adapters/process-lifecycle.ts";
 import {
   ensureTemporalCli,
   findTemporalCli,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createLogger } from "../lib/logger.ts";
+import { createLogger } from "../adapters/logger.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import {
   startHttpServer,

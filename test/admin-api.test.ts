@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
-import type { SchedulerView } from "../lib/scheduler-admin.ts";
-import { type HealthReport, schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
-import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
-import { reconcileSchedule } from "../lib/schedules.ts";
+import type { SchedulerView } from "../control-plane/admin-service.ts";
+import { reconcileSchedule } from "../control-plane/schedule-reconcile.ts";
+import { schedulerDefinitions } from "../control-plane/scheduler-registry.ts";
+import {
+  type HealthReport,
+  schedulerStatus,
+  statusOptionsFor,
+} from "../control-plane/scheduler-status.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import type { RunningWorkers } from "../workers/runtime.ts";
 import {
   silentLog,

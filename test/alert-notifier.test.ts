@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { startApiServer } from "../api/server.ts";
-import type { AlertMessage } from "../lib/alert-notifier.ts";
-import { createDatabase, type Database } from "../lib/db.ts";
+import type { AlertMessage } from "../control-plane/alert-notifier.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   silentLog,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { transcriptForModel } from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { transcriptForModel } from "../domain/analysis.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { BatchCreationWorkflowInput } from "../workflows/batch-processing.ts";

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../api/app.ts";
 import {
   type CompanyHealthView,
   type FailingCount,
   recordCompanyImportOutcome,
-} from "../lib/company-import-health.ts";
+} from "../adapters/db/company-import-health.ts";
+import { createApp } from "../api/app.ts";
 import {
   silentLog,
   startHttpServer,

@@ -59,7 +59,7 @@ describe("compiled build (npm run build, node dist/...)", () => {
       "dist/api/main.js",
       "dist/scripts/start.js",
       "dist/scripts/db-migrate.js",
-      "dist/lib/generated/prisma/client.js",
+      "dist/adapters/db/generated/prisma/client.js",
       "dist/.build/workflow-bundle.js",
     ]) {
       expect(existsSync(join(PROJECT_ROOT, file)), file).toBe(true);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentialsForUrl } from "../lib/credential-scope.ts";
+import { credentialsForUrl } from "../adapters/credential-scope.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import { CANARY_TRANSCRIPT, row } from "./support/bad-input-corpus.ts";

@@ -1,6 +1,6 @@
 import type { Client } from "@temporalio/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Database } from "../lib/db.ts";
+import type { Database } from "../adapters/db/client.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {

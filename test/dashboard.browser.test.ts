@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, onTestFailed } from "vitest";
 import { createApp } from "../api/app.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
-import { WORKER_TYPES } from "../lib/schedulers.ts";
+import type { HealthReport } from "../control-plane/scheduler-status.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import {
   launchChromium,
   newLocalContext,

@@ -5,9 +5,10 @@ import { dirname } from "node:path";
  * the probe routes of the real API app and worker health server. No Docker engine is involved.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ENV_VARS, loadConfig } from "../adapters/config.ts";
 import { createApp } from "../api/app.ts";
-import { ENV_VARS, loadConfig } from "../lib/config.ts";
-import { taskQueueFor, WORKER_TYPES } from "../lib/schedulers.ts";
+import { taskQueueFor } from "../control-plane/scheduler-registry.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import { startWorkerHealthServer } from "../workers/health-server.ts";
 import {
   API_COMMAND,

@@ -164,7 +164,7 @@ describe("Dockerfile", () => {
       ".tools",
       ".git",
       ".env",
-      "lib/generated",
+      "adapters/db/generated",
       "test",
       "bench",
       "coverage",

@@ -6,8 +6,9 @@
 import { relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { ENV_VARS, loadConfig } from "../lib/config.ts";
-import { taskQueueFor, WORKER_TYPES, type WorkerType } from "../lib/schedulers.ts";
+import { ENV_VARS, loadConfig } from "../adapters/config.ts";
+import { taskQueueFor } from "../control-plane/scheduler-registry.ts";
+import { WORKER_TYPES, type WorkerType } from "../domain/scheduler-id.ts";
 import {
   API_COMMAND,
   API_PROBE_ROUTES,
@@ -57,7 +58,7 @@ describe("every scheduler type is deployed", () => {
 describe("Kubernetes environment", () => {
   const known = new Set<string>([...ENV_VARS, ...APP_ENV_EXTRAS]);
 
-  it("the ConfigMap, the Secret and container env set only variables lib/config.ts knows", () => {
+  it("the ConfigMap, the Secret and container env set only variables adapters/config.ts knows", () => {
     const names = [
       ...Object.keys(configData).map((n) => [n, `ConfigMap ${configMap.object.metadata.name}`]),
       ...Object.keys(secret.object.stringData ?? {}).map((n) => [n, secret.file]),
@@ -68,13 +69,13 @@ describe("Kubernetes environment", () => {
       ),
     ];
     for (const [name = "", where] of names) {
-      expect(known.has(name), `${where} sets ${name}, which lib/config.ts does not read`).toBe(
+      expect(known.has(name), `${where} sets ${name}, which adapters/config.ts does not read`).toBe(
         true,
       );
     }
   });
 
-  it("Kubernetes configures every variable lib/config.ts reads", () => {
+  it("Kubernetes configures every variable adapters/config.ts reads", () => {
     const configured = new Set([
       ...Object.keys(configData),
       ...Object.keys(secret.object.stringData ?? {}),

@@ -5,7 +5,7 @@ import type { WorkflowHandle } from "@temporalio/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { REFERENCE_PRICES } from "../activities/analysis-results.ts";
 import type { CompanyImportResult } from "../activities/csv-import.ts";
-import { costEur, transcriptForModel, usageOf } from "../lib/analysis.ts";
+import { costEur, transcriptForModel, usageOf } from "../domain/analysis.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { BatchStatusCounts } from "../workflows/batch-processing.ts";

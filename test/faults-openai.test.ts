@@ -2,11 +2,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { pricesFor } from "../activities/analysis-results.ts";
-import { analysisRequestBody, costEur, transcriptForModel } from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
-import { createOpenAIClient } from "../lib/openai.ts";
-import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
-import type { WorkerType } from "../lib/schedulers.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { createOpenAIClient } from "../adapters/openai.ts";
+import { analysisRequestBody, costEur, transcriptForModel } from "../domain/analysis.ts";
+import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
+import type { WorkerType } from "../domain/scheduler-id.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import {
   type BatchOutputLine,

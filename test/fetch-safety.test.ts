@@ -1,14 +1,14 @@
 import { createServer, type Server } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseNetworkRange, refusedAddressReason } from "../lib/address-policy.ts";
 import {
   type HostLimiter,
   openSource,
   PermanentSourceError,
   type SourceRequest,
   TransientSourceError,
-} from "../lib/http-source.ts";
+} from "../adapters/http-source.ts";
+import { parseNetworkRange, refusedAddressReason } from "../domain/address-policy.ts";
 
 /**
  * What openSource refuses to reach and how it fails, against real local servers. The server

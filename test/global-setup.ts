@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { createLogger } from "../lib/logger.ts";
-import { applyMigrations } from "../lib/migrations.ts";
+import { applyMigrations } from "../adapters/db/migrations.ts";
+import { createLogger } from "../adapters/logger.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   createDatabase,

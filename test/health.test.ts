@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../adapters/config.ts";
+import { connectTemporalClient } from "../adapters/temporal.ts";
 import { createApp } from "../api/app.ts";
-import { loadConfig } from "../lib/config.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
-import { schedulerDefinitions, WORKER_TYPES } from "../lib/schedulers.ts";
-import { reconcileSchedules } from "../lib/schedules.ts";
-import { connectTemporalClient } from "../lib/temporal.ts";
+import { reconcileSchedules } from "../control-plane/schedule-reconcile.ts";
+import { schedulerDefinitions } from "../control-plane/scheduler-registry.ts";
+import type { HealthReport } from "../control-plane/scheduler-status.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   silentLog,

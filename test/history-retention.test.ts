@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../adapters/config.ts";
 import { createApp } from "../api/app.ts";
-import { ConfigError, loadConfig } from "../lib/config.ts";
-import { maintenanceDefinitions, schedulerDefinitions } from "../lib/schedulers.ts";
-import { reconcileSchedules } from "../lib/schedules.ts";
+import { reconcileSchedules } from "../control-plane/schedule-reconcile.ts";
+import {
+  maintenanceDefinitions,
+  schedulerDefinitions,
+} from "../control-plane/scheduler-registry.ts";
 import type { HistoryRetentionCounts } from "../workflows/history-retention.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {

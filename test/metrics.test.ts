@@ -1,15 +1,15 @@
 import { Client, Connection } from "@temporalio/client";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDatabase, type Database, pgPoolOf } from "../adapters/db/client.ts";
 import { metricsRoute } from "../api/metrics.ts";
-import { createDatabase, type Database, pgPoolOf } from "../lib/db.ts";
 import {
   createPlatformMetrics,
   type PlatformMetrics,
   RUN_DURATION_BUCKETS,
-} from "../lib/metrics.ts";
-import { RUN_LATENESS_BUCKETS } from "../lib/metrics-reads.ts";
-import { schedulerStatus, statusOptionsFor } from "../lib/scheduler-status.ts";
+} from "../control-plane/metrics.ts";
+import { RUN_LATENESS_BUCKETS } from "../control-plane/metrics-reads.ts";
+import { schedulerStatus, statusOptionsFor } from "../control-plane/scheduler-status.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import {
   startHttpServer,

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations, migrationStatus } from "../lib/migrations.ts";
+import { applyMigrations, migrationStatus } from "../adapters/db/migrations.ts";
 
 const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MIGRATIONS_DIR = path.join(PROJECT_ROOT, "prisma", "migrations");
@@ -182,7 +182,7 @@ describe("applyMigrations", () => {
   it("lets a script that applied migrations exit without process.exit", async () => {
     const url = await freshDatabase();
     const script = [
-      `import { applyMigrations } from ${JSON.stringify(path.join(PROJECT_ROOT, "lib", "migrations.ts"))};`,
+      `import { applyMigrations } from ${JSON.stringify(path.join(PROJECT_ROOT, "adapters", "db", "migrations.ts"))};`,
       "await applyMigrations(process.env.MIGRATE_URL);",
     ].join("\n");
     const started = Date.now();

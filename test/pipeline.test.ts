@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { costEur, transcriptForModel, usageOf } from "../lib/analysis.ts";
-import type { Database } from "../lib/db.ts";
-import { WORKER_TYPES } from "../lib/schedulers.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { costEur, transcriptForModel, usageOf } from "../domain/analysis.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../adapters/db/client.ts";
 import { createApp } from "../api/app.ts";
-import type { Database } from "../lib/db.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
+import type { HealthReport } from "../control-plane/scheduler-status.ts";
 import {
   silentLog,
   startHttpServer,

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import proto from "@temporalio/proto";
 import { bundleWorkflowCode, Worker } from "@temporalio/worker";
 import { describe, expect, inject, it } from "vitest";
-import { UNTRACED_SINKS } from "../lib/tracing.ts";
+import { UNTRACED_SINKS } from "../adapters/tracing.ts";
 
 // CommonJS package: Node's ESM loader sees only its default export.
 const { temporal } = proto;

@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApiServer } from "../api/server.ts";
-import type { RunProgressView } from "../lib/run-progress.ts";
+import type { RunProgressView } from "../control-plane/run-progress.ts";
 import {
   silentLog,
   startHttpServer,

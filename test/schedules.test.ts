@@ -1,15 +1,21 @@
 import type { Client } from "@temporalio/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Config } from "../lib/config.ts";
-import { findOrphanedSchedules, removeOrphanedSchedules } from "../lib/schedule-orphans.ts";
-import { liveSpec } from "../lib/schedule-spec.ts";
-import { maintenanceDefinitions, schedulerDefinitions } from "../lib/schedulers.ts";
+import type { Config } from "../adapters/config.ts";
+import {
+  findOrphanedSchedules,
+  removeOrphanedSchedules,
+} from "../control-plane/schedule-orphans.ts";
 import {
   kickStartSchedules,
   reconcileSchedule,
   reconcileSchedules,
   scheduleDrift,
-} from "../lib/schedules.ts";
+} from "../control-plane/schedule-reconcile.ts";
+import { liveSpec } from "../control-plane/schedule-spec.ts";
+import {
+  maintenanceDefinitions,
+  schedulerDefinitions,
+} from "../control-plane/scheduler-registry.ts";
 import {
   startTestWorkers,
   testConfig,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionImportWriter } from "../activities/session-import-insert.ts";
-import type { SessionImportRow } from "../lib/csv-rows.ts";
-import { type Database, pgPoolOf } from "../lib/db.ts";
+import { type Database, pgPoolOf } from "../adapters/db/client.ts";
+import type { SessionImportRow } from "../domain/csv-rows.ts";
 import { testDatabase } from "./support/harness.ts";
 
 /**

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../lib/config.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
-import { maintenanceDefinitions, schedulerDefinitions } from "../lib/schedulers.ts";
-import { reconcileSchedules } from "../lib/schedules.ts";
-import { connectTemporalClient } from "../lib/temporal.ts";
+import { loadConfig } from "../adapters/config.ts";
+import { connectTemporalClient } from "../adapters/temporal.ts";
+import { reconcileSchedules } from "../control-plane/schedule-reconcile.ts";
+import {
+  maintenanceDefinitions,
+  schedulerDefinitions,
+} from "../control-plane/scheduler-registry.ts";
+import type { HealthReport } from "../control-plane/scheduler-status.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import { testDatabase, testEnv, waitFor } from "./support/harness.ts";
 import { spawnApiProcess, spawnTsx, spawnWorkerProcess } from "./support/processes.ts";

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { bundleWorkflowCode } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../api/app.ts";
-import type { HealthReport } from "../lib/scheduler-status.ts";
+import type { HealthReport } from "../control-plane/scheduler-status.ts";
 import { startWorkers } from "../workers/runtime.ts";
 import {
   silentLog,

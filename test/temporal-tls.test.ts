@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { NativeConnection } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type ConfigError, loadConfig } from "../lib/config.ts";
-import { connectTemporalClient, temporalConnectionOptions } from "../lib/temporal.ts";
+import { type ConfigError, loadConfig } from "../adapters/config.ts";
+import { connectTemporalClient, temporalConnectionOptions } from "../adapters/temporal.ts";
 import { createTestPki, startMtlsProxy, type TestPki } from "./support/tls-proxy.ts";
 
 const SERVER_NAME = "temporal.livedash.test";

@@ -1,9 +1,9 @@
 import { trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type ConfigError, loadConfig } from "../lib/config.ts";
-import { createLogger } from "../lib/logger.ts";
-import type { WorkerType } from "../lib/schedulers.ts";
-import { otlpTracesUrl } from "../lib/tracing.ts";
+import { type ConfigError, loadConfig } from "../adapters/config.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { otlpTracesUrl } from "../adapters/tracing.ts";
+import type { WorkerType } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";

@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
 import { bundleWorkflowCode } from "@temporalio/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Config } from "../lib/config.ts";
-import { taskQueueFor } from "../lib/schedulers.ts";
+import type { Config } from "../adapters/config.ts";
+import { taskQueueFor } from "../control-plane/scheduler-registry.ts";
 import { startWorkerHealthServer } from "../workers/health-server.ts";
 import { startWorkers } from "../workers/runtime.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";

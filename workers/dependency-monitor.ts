@@ -1,4 +1,4 @@
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../adapters/logger.ts";
 
 export interface DependencyState {
   ok: boolean;

@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../adapters/logger.ts";
 import type { RunningWorkers } from "./runtime.ts";
 
 /**

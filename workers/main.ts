@@ -1,14 +1,10 @@
 import { parseArgs } from "node:util";
-import { loadConfig, requireDatabaseUrl } from "../lib/config.ts";
-import { createDatabase } from "../lib/db.ts";
-import { createLogger } from "../lib/logger.ts";
-import { onShutdownSignal, runMain } from "../lib/main.ts";
-import {
-  definitionsForWorker,
-  isWorkerType,
-  WORKER_TYPES,
-  type WorkerType,
-} from "../lib/schedulers.ts";
+import { loadConfig, requireDatabaseUrl } from "../adapters/config.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import { createLogger } from "../adapters/logger.ts";
+import { onShutdownSignal, runMain } from "../adapters/process-lifecycle.ts";
+import { definitionsForWorker } from "../control-plane/scheduler-registry.ts";
+import { isWorkerType, WORKER_TYPES, type WorkerType } from "../domain/scheduler-id.ts";
 import { startWorkerHealthServer } from "./health-server.ts";
 import { type RunningWorkers, startWorkers } from "./runtime.ts";
 

@@ -2,22 +2,22 @@ import { Client } from "@temporalio/client";
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from "@temporalio/worker";
 import type OpenAI from "openai";
 import { createActivities } from "../activities/index.ts";
-import type { Config } from "../lib/config.ts";
-import type { Database } from "../lib/db.ts";
-import type { Logger } from "../lib/logger.ts";
-import { createOpenAIClient } from "../lib/openai.ts";
-import { removeOrphanedSchedules } from "../lib/schedule-orphans.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { Logger } from "../adapters/logger.ts";
+import { createOpenAIClient } from "../adapters/openai.ts";
+import { temporalConnectionOptions } from "../adapters/temporal.ts";
+import { startTracing } from "../adapters/tracing.ts";
+import { removeOrphanedSchedules } from "../control-plane/schedule-orphans.ts";
+import { reconcileSchedules } from "../control-plane/schedule-reconcile.ts";
 import {
   analysisTaskQueue,
   definitionsForWorker,
   maintenanceDefinitions,
   schedulerDefinitions,
   taskQueueFor,
-  type WorkerType,
-} from "../lib/schedulers.ts";
-import { reconcileSchedules } from "../lib/schedules.ts";
-import { temporalConnectionOptions } from "../lib/temporal.ts";
-import { startTracing } from "../lib/tracing.ts";
+} from "../control-plane/scheduler-registry.ts";
+import type { WorkerType } from "../domain/scheduler-id.ts";
 import { type DependencyState, startDependencyMonitor } from "./dependency-monitor.ts";
 import { sdkLogger } from "./sdk-logger.ts";
 import { loadWorkflowBundle } from "./workflow-bundle.ts";
@@ -30,7 +30,7 @@ function installRuntime(log: Logger, metricsPort: number | undefined): void {
   try {
     Runtime.install({
       logger: sdkLogger(log),
-      // Each entry point handles its signals (lib/main.ts) and shuts the workers down itself.
+      // Each entry point handles its signals (adapters/process-lifecycle.ts) and shuts the workers down itself.
       shutdownSignals: [],
       telemetryOptions: {
         // The SDK core's own warnings (e.g. polls failing while Temporal is unreachable) as
@@ -284,7 +284,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
 /**
  * One reconcile pass of a worker process: its types' schedules match the configuration (stopped
  * ones stay absent), every schedule of a type switched off in this region is removed, and
- * orphaned schedules are removed (lib/schedule-orphans.ts has the rule).
+ * orphaned schedules are removed (control-plane/schedule-orphans.ts has the rule).
  */
 export async function reconcileDeployment(options: {
   client: Client;

@@ -1,5 +1,5 @@
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from "@temporalio/common";
-import type { Logger } from "../lib/logger.ts";
+import type { Logger } from "../adapters/logger.ts";
 
 const PINO_LEVEL = {
   TRACE: "trace",

@@ -4,8 +4,8 @@ import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import type { WorkerOptions } from "@temporalio/worker";
-import type { Logger } from "../lib/logger.ts";
-import { CODE_EXTENSION, CODE_ROOT, COMPILED, PROJECT_ROOT } from "../lib/paths.ts";
+import type { Logger } from "../adapters/logger.ts";
+import { CODE_EXTENSION, CODE_ROOT, COMPILED, PROJECT_ROOT } from "../adapters/paths.ts";
 import { sdkLogger } from "./sdk-logger.ts";
 
 /**
@@ -24,21 +24,20 @@ const BUILD_SCRIPT = join(CODE_ROOT, "scripts", `build-workflows${CODE_EXTENSION
 /**
  * Workflow interceptors of @temporalio/interceptors-opentelemetry, always in the bundle: a
  * prebuilt bundle cannot follow a process's OTEL_EXPORTER_OTLP_ENDPOINT, so with tracing off the
- * worker's sink drops their spans (lib/tracing.ts).
+ * worker's sink drops their spans (adapters/tracing.ts).
  */
 const require = createRequire(import.meta.url);
 export const WORKFLOW_INTERCEPTOR_MODULES = [
   require.resolve("@temporalio/interceptors-opentelemetry/lib/workflow-interceptors"),
 ];
 // Workflow code imports from these (types included); any change in them may change the bundle.
-const SOURCE_DIRS = ["workflows", "lib", "activities"];
+const SOURCE_DIRS = ["workflows", "domain", "activities"];
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries
     .filter((e) => e.isFile() && e.name.endsWith(CODE_EXTENSION))
     .map((e) => join(e.parentPath, e.name))
-    .filter((path) => !path.includes(`${join("lib", "generated")}`))
     .sort();
 }
 

@@ -7,7 +7,7 @@ import {
 } from "@temporalio/workflow";
 import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activities/csv-import.ts";
 import type { Activities } from "../activities/index.ts";
-import { SOURCE_HOST_BUSY } from "../lib/pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {

@@ -1,6 +1,6 @@
 import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
-import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../lib/pipeline-limits.ts";
+import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {

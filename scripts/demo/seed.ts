@@ -1,4 +1,4 @@
-import type { Database } from "../../lib/db.ts";
+import type { Database } from "../../adapters/db/client.ts";
 import { DEMO_COMPANIES, type DemoSource } from "./source.ts";
 
 /** Creates the demo companies, or points existing ones at the running demo source. Idempotent. */

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { StartupError } from "../../lib/main.ts";
+import { StartupError } from "../../adapters/process-lifecycle.ts";
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from "./postgres.ts";
 import { type DevServer, startTemporalDevServer } from "./temporal.ts";
 

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../adapters/config.ts";
 
 export type Env = Record<string, string>;
 
@@ -33,7 +33,7 @@ export const OPTIONAL_SECRET_VARS = ["OPENAI_API_KEY", "ALERT_WEBHOOK_URL"];
 export const PLACEHOLDER = "REPLACE_ME";
 
 /**
- * Variables the LiveDash containers may set although lib/config.ts does not read them. Anything
+ * Variables the LiveDash containers may set although adapters/config.ts does not read them. Anything
  * else must be an ENV_VARS entry, so a typo (CSV_IMPORT_INTERVALL) or a renamed variable fails
  * here instead of being silently ignored by the process.
  * - NODE_ENV: Node libraries read it; the image sets it to production.
@@ -305,7 +305,7 @@ export const secret = only(
   "Secret (template) under deploy/k8s",
 );
 export const configData = configMap.object.data ?? {};
-/** The configuration the Kubernetes processes read, as lib/config.ts parses it. */
+/** The configuration the Kubernetes processes read, as adapters/config.ts parses it. */
 export const k8sConfig = loadConfig(configData);
 
 export const workloads: Workload[] = resources.flatMap(({ file, object }) => {
@@ -481,7 +481,7 @@ export function sourceClosure(entry: string): string[] {
     for (const pattern of RELATIVE_IMPORT) {
       for (const [, specifier = ""] of source.matchAll(pattern)) {
         const target = relative(ROOT, resolve(ROOT, dirname(file), specifier));
-        if (target.startsWith("lib/generated/")) continue;
+        if (target.startsWith("adapters/db/generated/")) continue;
         if (!existsSync(join(ROOT, target))) {
           throw new Error(`${file} imports ${specifier}, which does not exist`);
         }

@@ -3,7 +3,7 @@
  * prints one JSON line when they are up; the dev-recovery test kills it with SIGKILL.
  * Arguments: data folder, Temporal port, Temporal UI port, PostgreSQL port.
  */
-import { runMain } from "../../lib/main.ts";
+import { runMain } from "../../adapters/process-lifecycle.ts";
 import { startDevPostgres, startDevTemporal } from "../../scripts/services/dev-services.ts";
 import { ensureTemporalCli } from "../../scripts/services/temporal.ts";
 

@@ -4,16 +4,16 @@ import { type Client, ScheduleOverlapPolicy, type WorkflowHandle } from "@tempor
 import { defaultPayloadConverter } from "@temporalio/common";
 import pg from "pg";
 import { inject } from "vitest";
-import { type Config, loadConfig } from "../../lib/config.ts";
-import { createDatabase as createPrisma, type Database } from "../../lib/db.ts";
-import { createLogger } from "../../lib/logger.ts";
+import { type Config, loadConfig } from "../../adapters/config.ts";
+import { createDatabase as createPrisma, type Database } from "../../adapters/db/client.ts";
+import { createLogger } from "../../adapters/logger.ts";
+import { connectTemporalClient, type TemporalClient } from "../../adapters/temporal.ts";
 import {
   maintenanceDefinitions,
   type SchedulerDefinition,
   schedulerDefinitions,
-  type WorkerType,
-} from "../../lib/schedulers.ts";
-import { connectTemporalClient, type TemporalClient } from "../../lib/temporal.ts";
+} from "../../control-plane/scheduler-registry.ts";
+import type { WorkerType } from "../../domain/scheduler-id.ts";
 import { databaseUrlFor } from "../../scripts/services/postgres.ts";
 import { type RunningWorkers, startWorkers } from "../../workers/runtime.ts";
 

@@ -2,7 +2,7 @@ import type { Client } from "@temporalio/client";
 import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Worker, type WorkerOptions } from "@temporalio/worker";
 import { afterAll, beforeAll, inject } from "vitest";
-import { UNTRACED_SINKS } from "../../lib/tracing.ts";
+import { UNTRACED_SINKS } from "../../adapters/tracing.ts";
 
 /**
  * Runs one workflow of the production bundle on a real worker, with mocked activities, against

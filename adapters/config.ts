@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
-import { type NetworkRange, parseNetworkRange } from "./address-policy.ts";
+import { type NetworkRange, parseNetworkRange } from "../domain/address-policy.ts";
 import type { HostRule } from "./http-source.ts";
 
 /** Thrown when the environment holds a value the platform cannot run with. */
@@ -759,7 +759,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: e.ALERT_WEBHOOK_MAX_ATTEMPTS,
       publicUrl: (e.API_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
     },
-    // Unset endpoint: no tracer provider, no exporter (lib/tracing.ts).
+    // Unset endpoint: no tracer provider, no exporter (adapters/tracing.ts).
     tracing: {
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
       serviceName: e.OTEL_SERVICE_NAME ?? "livedash-worker",

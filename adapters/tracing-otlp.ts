@@ -25,7 +25,7 @@ import { otlpTracesUrl, type Tracing } from "./tracing.ts";
 
 /**
  * The OpenTelemetry SDK side of tracing: the provider, the OTLP/HTTP exporter, Prisma's
- * instrumentation and Temporal's interceptors. Imported by lib/tracing.ts only when
+ * instrumentation and Temporal's interceptors. Imported by adapters/tracing.ts only when
  * OTEL_EXPORTER_OTLP_ENDPOINT is set.
  */
 

@@ -1,7 +1,7 @@
 import { type Client, type ScheduleDescription, ScheduleNotFoundError } from "@temporalio/client";
 import proto from "@temporalio/proto";
-import type { Config } from "./config.ts";
-import type { Database } from "./db.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
 import {
   latestToggles,
   type ScheduleToggle,
@@ -9,8 +9,8 @@ import {
   stuckRun,
   within,
 } from "./schedule-facts.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
-import { scheduleDrift } from "./schedules.ts";
+import { scheduleDrift } from "./schedule-reconcile.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 
 export { type HealthReport, healthReport } from "./health-report.ts";
 
@@ -44,7 +44,7 @@ export interface SchedulerStatus {
   toggles?: { pause?: ScheduleToggle; unpause?: ScheduleToggle };
   /** What differs between the live schedule and the configuration (reconcile puts it back). */
   drift?: string[];
-  /** What waits for this scheduler in PostgreSQL (lib/backlog.ts), when it was read. */
+  /** What waits for this scheduler in PostgreSQL (control-plane/backlog.ts), when it was read. */
   backlog?: SchedulerBacklog;
 }
 

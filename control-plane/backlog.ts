@@ -1,8 +1,8 @@
 import { Gauge, type Registry } from "prom-client";
-import type { Database } from "./db.ts";
-import { Prisma } from "./generated/prisma/client.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 import type { SchedulerStatus } from "./scheduler-status.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
 
 /**
  * What waits in PostgreSQL for each stage of the pipeline, and for how long. Temporal's task

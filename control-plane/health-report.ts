@@ -16,7 +16,7 @@ export interface HealthReport {
       backlog?: SchedulerBacklog;
     }
   >;
-  /** Orphaned schedules (lib/schedule-orphans.ts), only when there are any. */
+  /** Orphaned schedules (control-plane/schedule-orphans.ts), only when there are any. */
   orphans?: { scheduleId: string; reason: string }[];
 }
 

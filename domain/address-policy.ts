@@ -4,7 +4,7 @@ import { BlockList, isIPv4, isIPv6 } from "node:net";
  * Which IP addresses a fetch of company-controlled URLs (CSV exports, transcripts) must not
  * reach: the worker's own host, its private network and the cloud metadata service are not the
  * companies' to read. Applied to literal addresses before connecting and to every address a
- * host name resolves to at connect time (see lib/http-source.ts).
+ * host name resolves to at connect time (see adapters/http-source.ts).
  */
 
 /** [first address, prefix length, what the range is] */

@@ -1,4 +1,4 @@
-import type { Database } from "./db.ts";
+import type { Database } from "./client.ts";
 import { Prisma } from "./generated/prisma/client.ts";
 import type { CompanyStatus } from "./generated/prisma/enums.ts";
 

@@ -1,21 +1,21 @@
 import type { Client } from "@temporalio/client";
-import type { Config } from "./config.ts";
-import type { Database } from "./db.ts";
-import type { Prisma } from "./generated/prisma/client.ts";
-import type { Logger } from "./logger.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import type { Logger } from "../adapters/logger.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 import {
   allSchedulerStatuses,
   type SchedulerState,
   type SchedulerStatus,
   statusOptionsFor,
 } from "./scheduler-status.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
 
 /**
  * Webhook notifications (ALERT_WEBHOOK_URL) when a scheduler turns ERROR and when it recovers.
  *
  * Every API replica evaluates the schedulers' states on a timer, with the health check's own
- * derivation (lib/scheduler-status.ts). The last evaluated state of each schedule is one
+ * derivation (control-plane/scheduler-status.ts). The last evaluated state of each schedule is one
  * SchedulerAlertState row; a replica that sees a different state moves the row with a
  * conditional UPDATE (WHERE state and changedAt = what it read), so exactly one replica wins
  * each transition and queues its message (AlertNotification) in the same transaction. A replica

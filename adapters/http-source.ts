@@ -4,12 +4,12 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { context, SpanKind, trace } from "@opentelemetry/api";
-import { addressGuard, type NetworkRange } from "./address-policy.ts";
+import { addressGuard, type NetworkRange } from "../domain/address-policy.ts";
+import { boundText, PermanentSourceError, TransientSourceError } from "../domain/source-errors.ts";
 import { decodedBody } from "./source-body.ts";
-import { boundText, PermanentSourceError, TransientSourceError } from "./source-errors.ts";
 import { failSpan, tracer } from "./spans.ts";
 
-export { boundText, MAX_REASON_CHARS } from "./source-errors.ts";
+export { boundText, MAX_REASON_CHARS } from "../domain/source-errors.ts";
 export { PermanentSourceError, TransientSourceError };
 
 /**
@@ -67,7 +67,7 @@ export const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
 export const DEFAULT_RATE_WINDOW_MS = 10_000;
 
 /**
- * One FETCH_ALLOWED_HOSTS entry (parsed in lib/config.ts). `host` is normalised the way WHATWG
+ * One FETCH_ALLOWED_HOSTS entry (parsed in adapters/config.ts). `host` is normalised the way WHATWG
  * URL normalises a hostname, so comparing it with `URL.hostname` is exact.
  */
 export interface HostRule {

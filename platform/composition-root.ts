@@ -1,10 +1,10 @@
+import type { Config } from "../adapters/config.ts";
+import { createDatabase } from "../adapters/db/client.ts";
+import type { Logger } from "../adapters/logger.ts";
+import { connectTemporalClient } from "../adapters/temporal.ts";
 import { startApiServer } from "../api/server.ts";
+import { WORKER_TYPES } from "../domain/scheduler-id.ts";
 import { startWorkers } from "../workers/runtime.ts";
-import type { Config } from "./config.ts";
-import { createDatabase } from "./db.ts";
-import type { Logger } from "./logger.ts";
-import { WORKER_TYPES } from "./schedulers.ts";
-import { connectTemporalClient } from "./temporal.ts";
 
 export interface RunningPlatform {
   apiPort: number;

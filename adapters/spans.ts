@@ -2,7 +2,7 @@ import { type Attributes, type Span, SpanKind, SpanStatusCode, trace } from "@op
 
 /**
  * Spans made by our own code (fetches, direct SQL, OpenAI calls). Without a registered tracer
- * provider (tracing off, lib/tracing.ts) the API hands out non-recording spans: nothing is kept.
+ * provider (tracing off, adapters/tracing.ts) the API hands out non-recording spans: nothing is kept.
  * Attributes never carry credentials, query strings or request bodies.
  */
 

@@ -1,28 +1,28 @@
 import type { Client } from "@temporalio/client";
 import { Counter, collectDefaultMetrics, type Metric, Registry } from "prom-client";
+import type { Database } from "../adapters/db/client.ts";
 import {
   FAILING_THRESHOLDS,
   type FailingCount,
   failingCompanyCounts,
-} from "./company-import-health.ts";
-import type { Database } from "./db.ts";
-import { Prisma } from "./generated/prisma/client.ts";
+} from "../adapters/db/company-import-health.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import {
   AIBatchRequestStatus,
   AIRequestStatus,
   ImportStatus,
   ProcessingStage,
   ProcessingStatus,
-} from "./generated/prisma/enums.ts";
-import type { Logger } from "./logger.ts";
+} from "../adapters/db/generated/prisma/enums.ts";
+import type { Logger } from "../adapters/logger.ts";
 import {
   emptyLateness,
   type LatenessTotals,
   RUN_LATENESS_BUCKETS,
   readLateness,
 } from "./metrics-reads.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 import type { SchedulerState, SchedulerStatus } from "./scheduler-status.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
 
 /**
  * Prometheus metrics of the platform, computed at scrape time from Temporal and the database.
@@ -58,7 +58,7 @@ export interface PlatformMetricsDeps {
   /** This deployment's schedulers; read on every scrape. */
   definitions: () => SchedulerDefinition[];
   /**
-   * The health check's view of one scheduler (lib/scheduler-status.ts), so `up` always agrees
+   * The health check's view of one scheduler (control-plane/scheduler-status.ts), so `up` always agrees
    * with the health endpoint. It must use `client`: the scrape's Temporal deadline applies to
    * that client's calls.
    */

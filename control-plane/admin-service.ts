@@ -1,13 +1,15 @@
 import { type Client, ScheduleNotFoundError, type ScheduleOverlapPolicy } from "@temporalio/client";
-import type { Config } from "./config.ts";
-import type { Database } from "./db.ts";
-import type { Prisma } from "./generated/prisma/client.ts";
+import type { Config } from "../adapters/config.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import { type LatenessSummary, latenessSummary } from "./metrics-reads.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
 import { readRunProgress } from "./run-progress.ts";
 import { decodeCursor, encodeCursor, type RunView, toRunView } from "./run-view.ts";
 import { findOrphanedSchedules, type OrphanedSchedule } from "./schedule-orphans.ts";
+import { reconcileSchedule } from "./schedule-reconcile.ts";
 import { liveSpec } from "./schedule-spec.ts";
+import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./scheduler-registry.ts";
 import {
   type PollerView,
   type SchedulerState,
@@ -15,8 +17,6 @@ import {
   schedulerStatus,
   statusOptionsFor,
 } from "./scheduler-status.ts";
-import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./schedulers.ts";
-import { reconcileSchedule } from "./schedules.ts";
 
 /**
  * What operators see of each scheduler and what they can do to it. Temporal holds the schedule
@@ -430,7 +430,7 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     return [await actOn(definition(request.schedulerId), request, actor)];
   }
 
-  /** Schedules with our memo that no current configuration owns (lib/schedule-orphans.ts). */
+  /** Schedules with our memo that no current configuration owns (control-plane/schedule-orphans.ts). */
   async function orphans(): Promise<OrphanedSchedule[]> {
     return findOrphanedSchedules(client, config.temporal.namespace, apiScheduleIds(config));
   }

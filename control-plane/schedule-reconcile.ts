@@ -7,9 +7,9 @@ import {
   type ScheduleSpec,
   type Workflow,
 } from "@temporalio/client";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../adapters/logger.ts";
 import { specMatches } from "./schedule-spec.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 
 export type ReconcileAction = "created" | "updated" | "unchanged";
 

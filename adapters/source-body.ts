@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
-import { PermanentSourceError, TransientSourceError } from "./source-errors.ts";
+import { PermanentSourceError, TransientSourceError } from "../domain/source-errors.ts";
 
 /**
  * The body of a fetched source as the consumer reads it: decoded as its Content-Encoding says,

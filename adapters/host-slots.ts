@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApplicationFailure } from "@temporalio/common";
-import type { Database } from "./db.ts";
-import { SOURCE_HOST_BUSY } from "./pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import type { Database } from "./db/client.ts";
 
 /**
  * A global limit of concurrent fetches per source host, shared by every worker replica through

@@ -1,6 +1,6 @@
 import type { Client } from "@temporalio/client";
-import type { Database } from "./db.ts";
-import type { SchedulerDefinition } from "./schedulers.ts";
+import type { Database } from "../adapters/db/client.ts";
+import type { SchedulerDefinition } from "./scheduler-registry.ts";
 
 /**
  * Runs record their own outcome, but a run that times out, is terminated or is cancelled

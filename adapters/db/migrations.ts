@@ -33,7 +33,7 @@ import type {
   SchemaFilter,
 } from "@prisma/schema-engine-wasm";
 import pg from "pg";
-import { PROJECT_ROOT } from "./paths.ts";
+import { PROJECT_ROOT } from "../paths.ts";
 
 export interface MigrationOptions {
   /** Defaults to <project>/prisma/migrations. */

@@ -1,4 +1,4 @@
-import type { Prisma } from "./generated/prisma/client.ts";
+import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import type { RunProgressView } from "./run-progress.ts";
 
 /** One run as the admin API shows it. */
@@ -12,7 +12,7 @@ export interface RunView {
   durationMs: number | null;
   counts: unknown;
   error: string | null;
-  /** A RUNNING run's live progress (lib/run-progress.ts); absent for finished runs. */
+  /** A RUNNING run's live progress (control-plane/run-progress.ts); absent for finished runs. */
   progress?: RunProgressView;
 }
 

@@ -1,5 +1,7 @@
 import type { ScheduleOverlapPolicy } from "@temporalio/client";
 import { CronExpressionParser } from "cron-parser";
+import type { Config } from "../adapters/config.ts";
+import { qualifiedName, type WorkerType } from "../domain/scheduler-id.ts";
 import type {
   BatchCreationWorkflowInput,
   BatchStatusWorkflowInput,
@@ -8,16 +10,6 @@ import type { CsvImportWorkflowInput } from "../workflows/csv-import.ts";
 import type { HistoryRetentionWorkflowInput } from "../workflows/history-retention.ts";
 import type { ImportProcessingWorkflowInput } from "../workflows/import-processing.ts";
 import type { SessionProcessingWorkflowInput } from "../workflows/session-processing.ts";
-import type { Config } from "./config.ts";
-
-/** A kind of worker: one task queue, served by any number of replicas. */
-export const WORKER_TYPES = [
-  "csv-import",
-  "import-processing",
-  "session-processing",
-  "batch-processing",
-] as const;
-export type WorkerType = (typeof WORKER_TYPES)[number];
 
 /** One Temporal schedule and what it starts. */
 export interface SchedulerDefinition {
@@ -47,11 +39,6 @@ export interface SchedulerDefinition {
   autoStart: boolean;
   /** `<TYPE>_CRITICAL`: false makes this scheduler's ERROR degrade health instead of failing it. */
   critical: boolean;
-}
-
-/** Names carry the region so two regions share one namespace without touching each other. */
-export function qualifiedName(base: string, region: string | undefined): string {
-  return region ? `livedash-${base}-${region}` : `livedash-${base}`;
 }
 
 export function taskQueueFor(workerType: WorkerType, config: Config): string {
@@ -296,9 +283,6 @@ export function apiScheduleIds(config: Config): Set<string> {
       maintenanceDefinitions({ ...config, region }).map((d) => d.scheduleId),
     ),
   ]);
-}
-export function isWorkerType(value: string): value is WorkerType {
-  return (WORKER_TYPES as readonly string[]).includes(value);
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Logger } from "./logger.ts";
  * not a client of ours, starts scheduled runs) → `StartActivity` → `RunActivity` on whichever
  * worker ran it → the fetch, SQL and OpenAI spans made inside the activity.
  *
- * The OpenTelemetry SDK, its exporter and instrumentations (lib/tracing-otlp.ts) are loaded only
+ * The OpenTelemetry SDK, its exporter and instrumentations (adapters/tracing-otlp.ts) are loaded only
  * when tracing is on: they cost an idle worker ~12 MB of RSS.
  */
 

@@ -1,5 +1,5 @@
-import type { Database } from "./db.ts";
-import { Prisma } from "./generated/prisma/client.ts";
+import type { Database } from "../adapters/db/client.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 
 /**
  * Reads behind the schedule-lateness metrics, shared by /metrics and the admin API. Lateness is

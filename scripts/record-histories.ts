@@ -34,7 +34,7 @@ import { ensureTemporalCli, PROJECT_ROOT, startTemporalDevServer } from "./servi
  * current workflow code, so a change that would break runs in flight fails `npm test`.
  *
  * Re-record only when a change is meant to be incompatible AND is shipped with Worker
- * Versioning (README, Deployment: "Changing workflow code"); keep the old fixture next to the
+ * Versioning (docs/deployment.md, "Changing workflow code"); keep the old fixture next to the
  * new one while runs of the old version may still be open.
  */
 // CommonJS package: Node's ESM loader sees only its default export.

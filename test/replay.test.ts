@@ -48,7 +48,7 @@ async function replay(workflowBundle: { code: string }) {
  * Deploys cannot wedge a run: the recorded histories of every workflow type (recorded from real
  * runs by `npm run test:record-histories`) replay against the current workflow code. A change
  * that would make runs in flight fail with a non-determinism error fails here instead; see
- * README (Deployment, "Changing workflow code") for patched() and Worker Versioning.
+ * docs/deployment.md ("Changing workflow code") for patched() and Worker Versioning.
  */
 describe("recorded workflow histories replay against the current workflow code", () => {
   it("has a recorded history for every workflow type", () => {

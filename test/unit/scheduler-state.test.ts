@@ -4,8 +4,11 @@
  * without a Temporal server or a database. The health aggregation over those states
  * (control-plane/health-report.ts) and the one-definition contracts close the file.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SchedulerRunOutcome } from "../../adapters/db/generated/prisma/enums.ts";
+import { PROJECT_ROOT } from "../../adapters/paths.ts";
 import { healthReport } from "../../control-plane/health-report.ts";
 import {
   type DerivedState,
@@ -662,5 +665,12 @@ describe("one definition per fact", () => {
 
   it("the scheduler states", () => {
     expect(SCHEDULER_STATES).toEqual(["STOPPED", "STARTING", "RUNNING", "PAUSED", "ERROR"]);
+  });
+
+  it("the rules stay pure: scheduler-state.ts loads nothing at run time but domain/", () => {
+    const text = readFileSync(join(PROJECT_ROOT, "control-plane/scheduler-state.ts"), "utf8");
+    const runtime = [...text.matchAll(/^import (?!type )[^;]*?from "([^"]+)"/gm)].map((m) => m[1]);
+    expect(runtime.every((spec) => spec?.startsWith("../domain/"))).toBe(true);
+    expect(text).not.toMatch(/@temporalio|prisma|node:/);
   });
 });

@@ -1,8 +1,10 @@
 import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import type { FinishedRunOutcome } from "../domain/run-outcome.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import type { ActivityDeps } from "./deps.ts";
 
-export type RunOutcome = "SUCCEEDED" | "PARTIAL" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+/** How a run ended: the single list is domain/run-outcome.ts. */
+export type RunOutcome = FinishedRunOutcome;
 
 export interface RunStart {
   schedulerId: string;

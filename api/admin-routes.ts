@@ -5,6 +5,7 @@ import {
   type SchedulerAdmin,
   UnknownSchedulerError,
 } from "../control-plane/admin-service.ts";
+import { SCHEDULER_STATES } from "../control-plane/scheduler-state.ts";
 import { SCHEDULER_ID, SCHEDULER_ID_HINT } from "../domain/scheduler-id.ts";
 import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
 
@@ -16,7 +17,6 @@ const OVERLAP = [
   "TERMINATE_OTHER",
   "ALLOW_ALL",
 ] as const;
-const STATES = ["STOPPED", "STARTING", "RUNNING", "PAUSED", "ERROR"] as const;
 /** Longest backfill one request may ask for: a year of runs is already a lot of work. */
 const MAX_BACKFILL_MS = 366 * 24 * 3_600_000;
 
@@ -101,7 +101,7 @@ const SchedulerSchema = z
     policies: z.object({ overlap: z.string(), catchupWindowMs: z.number() }),
     skipped: z.object({ overlap: z.number(), missedCatchupWindow: z.number() }),
     critical: z.boolean(),
-    state: z.enum(STATES),
+    state: z.enum(SCHEDULER_STATES),
     healthy: z.boolean(),
     reason: z.string().nullable(),
     pause: z.object({
@@ -200,7 +200,7 @@ const ActionResultSchema = z
   .object({
     schedulerId: z.string(),
     action: z.string(),
-    state: z.enum(STATES),
+    state: z.enum(SCHEDULER_STATES),
     detail: z.string().optional(),
   })
   .openapi("ActionResult");

@@ -1,13 +1,12 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import { SCHEDULER_STATES } from "../control-plane/scheduler-state.ts";
 
 /**
  * The open probe routes (/livez, /readyz, the scheduler health) in the OpenAPI document, and the
  * API reference page on it. The probes keep their plain handlers in app.ts (they must answer
  * even when request validation could not); only their documentation is registered here.
  */
-
-const SCHEDULER_STATES = ["STOPPED", "STARTING", "RUNNING", "PAUSED", "ERROR"] as const;
 
 const Liveness = z.object({ status: z.literal("ok") }).openapi("Liveness");
 

@@ -1,30 +1,38 @@
-import { type Client, ScheduleNotFoundError, type ScheduleOverlapPolicy } from "@temporalio/client";
+import type { Client } from "@temporalio/client";
 import type { Config } from "../adapters/config.ts";
 import type { Database } from "../adapters/db/client.ts";
 import type { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import { SUCCESSFUL_RUN_OUTCOMES } from "../domain/run-outcome.ts";
 import { type LatenessSummary, latenessSummary } from "./metrics-reads.ts";
 import { syncRunOutcomes } from "./run-outcomes.ts";
 import { readRunProgress } from "./run-progress.ts";
 import { decodeCursor, encodeCursor, type RunView, toRunView } from "./run-view.ts";
 import { findOrphanedSchedules, type OrphanedSchedule } from "./schedule-orphans.ts";
-import { reconcileSchedule } from "./schedule-reconcile.ts";
 import { liveSpec } from "./schedule-spec.ts";
-import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./scheduler-registry.ts";
 import {
-  type PollerView,
-  type SchedulerState,
-  type SchedulerStatus,
-  schedulerStatus,
-  statusOptionsFor,
-} from "./scheduler-status.ts";
+  ActionConflictError,
+  createSchedulerActions,
+  UnknownSchedulerError,
+} from "./scheduler-actions.ts";
+import { apiDefinitions, apiScheduleIds, type SchedulerDefinition } from "./scheduler-registry.ts";
+import type { PollerView, SchedulerState } from "./scheduler-state.ts";
+import { type SchedulerStatus, schedulerStatus, statusOptionsFor } from "./scheduler-status.ts";
 
 /**
- * What operators see of each scheduler and what they can do to it. Temporal holds the schedule
- * state; the run table holds outcomes; SchedulerSetting keeps "stopped" across restarts and
- * SchedulerAction records who did what.
+ * What operators see of each scheduler: its derived state (control-plane/scheduler-state.ts via
+ * scheduler-status.ts), live schedule, workers, recent runs and run statistics. Temporal holds
+ * the schedule state; the run table holds outcomes. The actions operators take are in
+ * control-plane/scheduler-actions.ts; this service hands them on.
  */
 
 export type { RunView } from "./run-view.ts";
+export {
+  ActionConflictError,
+  type ActionRequest,
+  type ActionResult,
+  type SchedulerAction,
+  UnknownSchedulerError,
+} from "./scheduler-actions.ts";
 
 export interface SchedulerView {
   id: string;
@@ -65,41 +73,11 @@ export interface SchedulerView {
   temporalUiUrl: string;
 }
 
-export type SchedulerAction = "pause" | "resume" | "trigger" | "backfill" | "start" | "stop";
-
-export interface ActionRequest {
-  action: SchedulerAction | "startAll" | "stopAll";
-  schedulerId?: string | undefined;
-  note?: string | undefined;
-  overlap?: ScheduleOverlapPolicy | undefined;
-  start?: Date | undefined;
-  end?: Date | undefined;
-}
-
-export interface ActionResult {
-  schedulerId: string;
-  action: SchedulerAction;
-  state: SchedulerState;
-  detail?: string;
-}
-
-export class UnknownSchedulerError extends Error {
-  constructor(readonly schedulerId: string) {
-    super(`unknown scheduler "${schedulerId}"`);
-    this.name = "UnknownSchedulerError";
-  }
-}
-
-export class ActionConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ActionConflictError";
-  }
-}
-
 /** Run statistics over this many most recent finished runs. */
 const METRICS_WINDOW = 100;
 const LAST_RUNS = 5;
+/** The successful outcomes, as the text array the run statistics query compares against. */
+const SUCCESSES = [...SUCCESSFUL_RUN_OUTCOMES];
 
 export function createSchedulerAdmin(deps: { config: Config; client: Client; db: Database }) {
   const { config, client, db } = deps;
@@ -130,8 +108,8 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
         ORDER BY "finishedAt" DESC LIMIT ${METRICS_WINDOW}
       )
       SELECT count(*) AS runs,
-             count(*) FILTER (WHERE outcome IN ('SUCCEEDED', 'PARTIAL')) AS successes,
-             count(*) FILTER (WHERE outcome NOT IN ('SUCCEEDED', 'PARTIAL')) AS failures,
+             count(*) FILTER (WHERE outcome::text = ANY(${SUCCESSES}::text[])) AS successes,
+             count(*) FILTER (WHERE NOT outcome::text = ANY(${SUCCESSES}::text[])) AS failures,
              avg("durationMs")::float8 AS avg,
              percentile_cont(0.95) WITHIN GROUP (ORDER BY "durationMs")::float8 AS p95
       FROM recent`;
@@ -302,133 +280,13 @@ export function createSchedulerAdmin(deps: { config: Config; client: Client; db:
     };
   }
 
-  async function audit(
-    def: SchedulerDefinition,
-    action: string,
-    actor: string,
-    note?: string,
-    details?: object,
-  ) {
-    await db.schedulerAction.create({
-      data: {
-        schedulerId: def.id,
-        scheduleId: def.scheduleId,
-        action,
-        actor,
-        note: note ?? null,
-        details: (details ?? undefined) as Prisma.InputJsonValue | undefined,
-      },
-    });
-  }
-
-  async function setEnabled(
-    def: SchedulerDefinition,
-    enabled: boolean,
-    actor: string,
-    note?: string,
-  ) {
-    await db.schedulerSetting.upsert({
-      where: { scheduleId: def.scheduleId },
-      create: {
-        scheduleId: def.scheduleId,
-        schedulerId: def.id,
-        enabled,
-        updatedBy: actor,
-        note: note ?? null,
-      },
-      update: { enabled, updatedBy: actor, note: note ?? null },
-    });
-  }
-
-  async function actOn(
-    def: SchedulerDefinition,
-    request: ActionRequest,
-    actor: string,
-  ): Promise<ActionResult> {
-    const action = request.action as SchedulerAction;
-    const note = request.note ?? `${action} by ${actor}`;
-    let detail: string | undefined;
-    if (action === "start" && !def.enabled) {
-      throw new ActionConflictError(
-        `scheduler "${def.id}" is disabled by configuration (${def.workerType.toUpperCase().replaceAll("-", "_")}_ENABLED=false)`,
-      );
-    }
-    try {
-      detail = await perform(def, action, request, actor, note);
-    } catch (error) {
-      // Pause, resume, trigger and backfill need the schedule: a stopped one is a conflict.
-      if (error instanceof ScheduleNotFoundError || (error as { code?: number }).code === 5) {
-        throw new ActionConflictError(
-          `scheduler "${def.id}" is stopped (its schedule does not exist): start it before ${action}`,
-        );
-      }
-      throw error;
-    }
-    await audit(def, action, actor, request.note ?? note, {
-      ...(request.overlap ? { overlap: request.overlap } : {}),
-      ...(request.start ? { start: request.start.toISOString() } : {}),
-      ...(request.end ? { end: request.end.toISOString() } : {}),
-    });
-    const status = await schedulerStatus(statusOptions(), def);
-    return { schedulerId: def.id, action, state: status.status, ...(detail ? { detail } : {}) };
-  }
-
-  async function perform(
-    def: SchedulerDefinition,
-    action: SchedulerAction,
-    request: ActionRequest,
-    actor: string,
-    note: string,
-  ): Promise<string | undefined> {
-    const handle = client.schedule.getHandle(def.scheduleId);
-    let detail: string | undefined;
-    switch (action) {
-      case "pause":
-        await handle.pause(note);
-        break;
-      case "resume":
-        await handle.unpause(note);
-        break;
-      case "trigger": {
-        // Without an explicit policy the SDK would trigger with ALLOW_ALL; use the schedule's own.
-        const overlap = request.overlap ?? def.overlap;
-        await handle.trigger(overlap);
-        detail = `triggered with overlap policy ${overlap}`;
-        break;
-      }
-      case "backfill": {
-        if (!request.start || !request.end)
-          throw new ActionConflictError("backfill needs start and end");
-        const overlap = request.overlap ?? "BUFFER_ALL";
-        await handle.backfill({ start: request.start, end: request.end, overlap });
-        detail = `backfill ${request.start.toISOString()} .. ${request.end.toISOString()} (${overlap})`;
-        break;
-      }
-      case "start":
-        await setEnabled(def, true, actor, request.note);
-        detail = `schedule ${await reconcileSchedule(client, def)}`;
-        if ((await handle.describe()).state.paused) await handle.unpause(note);
-        break;
-      case "stop":
-        // Persisted first, so workers reconciling on restart do not bring it back.
-        await setEnabled(def, false, actor, request.note);
-        await handle.delete().catch(() => undefined);
-        break;
-    }
-    return detail;
-  }
-
-  async function act(request: ActionRequest, actor: string): Promise<ActionResult[]> {
-    if (request.action === "startAll" || request.action === "stopAll") {
-      const single = request.action === "startAll" ? "start" : "stop";
-      const results: ActionResult[] = [];
-      for (const def of definitions())
-        results.push(await actOn(def, { ...request, action: single }, actor));
-      return results;
-    }
-    if (!request.schedulerId) throw new ActionConflictError(`${request.action} needs schedulerId`);
-    return [await actOn(definition(request.schedulerId), request, actor)];
-  }
+  const { act } = createSchedulerActions({
+    client,
+    db,
+    definitions,
+    definition,
+    statusOf: (def) => schedulerStatus(statusOptions(), def),
+  });
 
   /** Schedules with our memo that no current configuration owns (control-plane/schedule-orphans.ts). */
   async function orphans(): Promise<OrphanedSchedule[]> {

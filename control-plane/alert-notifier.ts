@@ -15,7 +15,7 @@ import {
  * Webhook notifications (ALERT_WEBHOOK_URL) when a scheduler turns ERROR and when it recovers.
  *
  * Every API replica evaluates the schedulers' states on a timer, with the health check's own
- * derivation (control-plane/scheduler-status.ts). The last evaluated state of each schedule is one
+ * derivation (control-plane/scheduler-state.ts). The last evaluated state of each schedule is one
  * SchedulerAlertState row; a replica that sees a different state moves the row with a
  * conditional UPDATE (WHERE state and changedAt = what it read), so exactly one replica wins
  * each transition and queues its message (AlertNotification) in the same transaction. A replica

@@ -1,8 +1,12 @@
 import { Gauge, type Registry } from "prom-client";
 import type { Database } from "../adapters/db/client.ts";
 import { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import { SUCCESSFUL_RUN_OUTCOMES } from "../domain/run-outcome.ts";
 import type { SchedulerDefinition } from "./scheduler-registry.ts";
+import { type StageBacklog, withBacklogRule } from "./scheduler-state.ts";
 import type { SchedulerStatus } from "./scheduler-status.ts";
+
+export { lagBreach, type StageBacklog } from "./scheduler-state.ts";
 
 /**
  * What waits in PostgreSQL for each stage of the pipeline, and for how long. Temporal's task
@@ -25,12 +29,6 @@ export const BACKLOG_STAGES = [
 ] as const;
 export type BacklogStage = (typeof BACKLOG_STAGES)[number];
 
-export interface StageBacklog {
-  waiting: number;
-  /** Seconds the oldest waiting item has waited; 0 when nothing waits. */
-  oldestAgeSeconds: number;
-}
-
 export type Backlog = Record<BacklogStage, StageBacklog>;
 
 interface BacklogRow {
@@ -50,7 +48,7 @@ export async function readBacklog(
     SELECT 'csv-import' AS stage, count(*) AS waiting,
       coalesce(
         (SELECT max(r."startedAt") FROM "SchedulerRun" r
-          WHERE r."schedulerId" = 'csv-import' AND r.outcome IN ('SUCCEEDED', 'PARTIAL')
+          WHERE r."schedulerId" = 'csv-import' AND r.outcome::text = ANY(${[...SUCCESSFUL_RUN_OUTCOMES]}::text[])
             AND r."scheduleId" = ${csvScheduleId(region)}),
         min(c."createdAt")) AS oldest
     FROM "Company" c WHERE c.status = 'ACTIVE' ${inRegion}
@@ -99,16 +97,6 @@ export function backlogStageOf(schedulerId: string): BacklogStage | undefined {
   return (BACKLOG_STAGES as readonly string[]).includes(base ?? "")
     ? (base as BacklogStage)
     : undefined;
-}
-
-/**
- * Why a stage breaches its lag objective, or undefined when it does not (or no objective is
- * set). Pure, so health and its tests share one rule.
- */
-export function lagBreach(stage: StageBacklog, objectiveMs: number): string | undefined {
-  if (objectiveMs <= 0 || stage.waiting === 0) return undefined;
-  if (stage.oldestAgeSeconds * 1000 <= objectiveMs) return undefined;
-  return `backlog lag: ${stage.waiting} item(s) waiting, the oldest for ${stage.oldestAgeSeconds} s (objective ${Math.round(objectiveMs / 1000)} s)`;
 }
 
 /** Reads a region's backlog, shared by every caller within `cacheMs`. */
@@ -208,9 +196,5 @@ export async function withBacklog(
   const backlog = await read(def.companiesRegion).catch(() => undefined);
   if (!backlog) return status;
   const view = { ...backlog[stage], lagObjectiveSeconds: Math.round(objectiveMs / 1000) };
-  const breach = lagBreach(backlog[stage], objectiveMs);
-  if (breach && (status.status === "RUNNING" || status.status === "STARTING")) {
-    return { ...status, backlog: view, status: "ERROR", healthy: false, reason: breach };
-  }
-  return { ...status, backlog: view };
+  return withBacklogRule({ ...status, backlog: view }, backlog[stage], objectiveMs);
 }

@@ -1,5 +1,6 @@
 import type { Client } from "@temporalio/client";
 import type { Database } from "../adapters/db/client.ts";
+import type { FinishedRunOutcome, SuccessfulRunOutcome } from "../domain/run-outcome.ts";
 import type { SchedulerDefinition } from "./scheduler-registry.ts";
 
 /**
@@ -8,7 +9,7 @@ import type { SchedulerDefinition } from "./scheduler-registry.ts";
  * the run history and metrics never miss a failure.
  */
 
-const OUTCOME_OF_STATUS: Record<string, "FAILED" | "CANCELLED" | "TIMED_OUT"> = {
+const OUTCOME_OF_STATUS: Record<string, Exclude<FinishedRunOutcome, SuccessfulRunOutcome>> = {
   FAILED: "FAILED",
   TIMED_OUT: "TIMED_OUT",
   TERMINATED: "CANCELLED",

@@ -1,5 +1,8 @@
 import type { Client } from "@temporalio/client";
 import proto from "@temporalio/proto";
+import type { ScheduleToggle, StuckRun } from "./scheduler-state.ts";
+
+export type { ScheduleToggle, StuckRun } from "./scheduler-state.ts";
 
 // The package is CommonJS: Node's ESM loader (tsx in production) sees only its default export.
 const { temporal } = proto;
@@ -8,15 +11,6 @@ const { temporal } = proto;
  * What Temporal knows about a schedule beyond describe(): who paused or resumed it and when,
  * and whether one of its running workflows is stuck on a failing workflow task.
  */
-
-/** A pause or unpause as Temporal recorded it. */
-export interface ScheduleToggle {
-  kind: "pause" | "unpause";
-  note: string;
-  /** The identity of the client that sent it (the Temporal UI sends its user's, the CLI its host's). */
-  by: string | null;
-  at: Date;
-}
 
 /** Event pages read back from the newest; older toggles are beyond what we look at. */
 const TOGGLE_EVENTS_PAGE = 100;
@@ -60,12 +54,6 @@ export async function latestToggles(
     if (found.pause && found.unpause) break;
   }
   return found;
-}
-
-export interface StuckRun {
-  workflowId: string;
-  attempts: number;
-  reason: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Client } from "@temporalio/client";
 import type { Logger } from "../adapters/logger.ts";
 import { SCHEDULE_ID_PREFIX, SPEC_MEMO_KEY } from "./schedule-reconcile.ts";
-import { taskQueuePollers } from "./scheduler-status.ts";
+import { taskQueuePollers } from "./scheduler-snapshot.ts";
 
 /**
  * Orphaned schedules: ours (the `livedash-` id and our memo on the action) but part of no

@@ -73,7 +73,9 @@ function temporalTls(e: TemporalEnv) {
   };
   if (e.TEMPORAL_TLS === false) return undefined;
   const anySet = Object.values(settings).some((v) => v !== undefined);
-  return e.TEMPORAL_TLS || anySet || e.TEMPORAL_API_KEY !== undefined ? settings : undefined;
+  // Each setting optional in the type, as @temporalio/envconfig's TLS options are.
+  const tls: Partial<typeof settings> = settings;
+  return e.TEMPORAL_TLS || anySet || e.TEMPORAL_API_KEY !== undefined ? tls : undefined;
 }
 
 /** The `temporal` part of Config. */

@@ -11,7 +11,7 @@ export const observabilityEnv = z.object({
   LOG_LEVEL: oneOf(LOG_LEVELS, "info"),
   METRICS_CACHE_MS: int(10_000, 0, 300_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl(["http:", "https:"]),
-  OTEL_SERVICE_NAME: optionalText,
+  OTEL_SERVICE_NAME: optionalText.transform((name) => name ?? "livedash-worker"),
 });
 
 /** The `logLevel`, `metrics` and `tracing` parts of Config. */
@@ -27,7 +27,7 @@ export function observabilitySection(e: z.output<typeof observabilityEnv>) {
       /** OTLP/HTTP base URL (OTEL_EXPORTER_OTLP_ENDPOINT); spans go to `<it>/v1/traces`. */
       otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
       /** `service.name` of the spans this process exports (OTEL_SERVICE_NAME). */
-      serviceName: e.OTEL_SERVICE_NAME ?? "livedash-worker",
+      serviceName: e.OTEL_SERVICE_NAME,
     },
   };
 }

@@ -11,9 +11,12 @@ export const openaiEnv = z.object({
   ANALYSIS_MAX_CONCURRENT: int(20, 1, 1_000),
   OPENAI_REQUESTS_PER_SECOND: int(0, 0, 100_000),
   AI_MAX_RETRIES: int(3, 0, 20),
-  OPENAI_MODEL: optionalText,
+  OPENAI_MODEL: optionalText.transform((model) => model ?? "gpt-4o-mini"),
   // Number() semantics ("1e-1" passes), as it always had.
-  USD_TO_EUR_RATE: number((rate) => Number.isFinite(rate) && rate > 0, "a positive number"),
+  USD_TO_EUR_RATE: number(
+    (rate) => Number.isFinite(rate) && rate > 0,
+    "a positive number",
+  ).transform((rate) => rate ?? 0.85),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: optionalUrl(["http:", "https:"]),
 });
@@ -30,8 +33,8 @@ export function openaiSection(e: z.output<typeof openaiEnv>) {
       /** Times a request goes back to the queue after its batch failed, expired or was cancelled. */
       maxRetries: e.AI_MAX_RETRIES,
       /** Model when a company has no default model of its own. */
-      fallbackModel: e.OPENAI_MODEL ?? "gpt-4o-mini",
-      usdToEur: e.USD_TO_EUR_RATE ?? 0.85,
+      fallbackModel: e.OPENAI_MODEL,
+      usdToEur: e.USD_TO_EUR_RATE,
     },
     openai: { apiKey: e.OPENAI_API_KEY, baseUrl: e.OPENAI_BASE_URL },
   };

@@ -15,8 +15,10 @@ const temporalAddress = optionalText.superRefine((value, ctx) => {
 
 export const temporalEnv = z.object({
   TEMPORAL_ADDRESS: temporalAddress,
-  TEMPORAL_NAMESPACE: optionalText,
-  TEMPORAL_UI_URL: optionalUrl(["http:", "https:"]),
+  TEMPORAL_NAMESPACE: optionalText.transform((namespace) => namespace ?? "default"),
+  TEMPORAL_UI_URL: optionalUrl(["http:", "https:"]).transform(
+    (url) => url ?? "http://localhost:8233",
+  ),
   TEMPORAL_API_KEY: optionalText,
   /** Unset: TLS follows the other settings; false turns it off whatever they say. */
   TEMPORAL_TLS: optionalBool,
@@ -84,8 +86,8 @@ export function temporalSection(e: TemporalEnv) {
     temporal: {
       /** Undefined when not configured: dev tooling then starts a local dev server. */
       address: e.TEMPORAL_ADDRESS,
-      namespace: e.TEMPORAL_NAMESPACE ?? "default",
-      uiUrl: e.TEMPORAL_UI_URL ?? "http://localhost:8233",
+      namespace: e.TEMPORAL_NAMESPACE,
+      uiUrl: e.TEMPORAL_UI_URL,
       /** Temporal Cloud API key (sent as a bearer token; implies TLS). */
       apiKey: e.TEMPORAL_API_KEY,
       /** TEMPORAL_TLS_* as @temporalio/envconfig reads them; undefined: plain TCP. */

@@ -67,8 +67,8 @@ export const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
 export const DEFAULT_RATE_WINDOW_MS = 10_000;
 
 /**
- * One FETCH_ALLOWED_HOSTS entry (parsed in adapters/config.ts). `host` is normalised the way WHATWG
- * URL normalises a hostname, so comparing it with `URL.hostname` is exact.
+ * One FETCH_ALLOWED_HOSTS entry (parsed in adapters/config/fetch-rules-env.ts). `host` is
+ * normalised as WHATWG URL normalises a hostname: comparing it with `URL.hostname` is exact.
  */
 export interface HostRule {
   host: string;

@@ -12,7 +12,8 @@ export function temporalAddress(config: Config): string {
  * Address, TLS (mTLS client certificate, server CA, server name) and API key for every
  * connection the platform opens: workers (NativeConnection), the API and scripts (Connection).
  * The settings are the TEMPORAL_* variables of Temporal's own environment configuration, read and
- * validated by adapters/config.ts; @temporalio/envconfig turns them into connection options.
+ * validated by adapters/config/temporal-env.ts; @temporalio/envconfig turns them into connection
+ * options.
  */
 export function temporalConnectionOptions(config: Config) {
   const tls = config.temporal.tls;

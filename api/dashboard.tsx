@@ -19,7 +19,8 @@ import { adminAuth, isAdminToken, SESSION_COOKIE } from "./admin-auth.ts";
 import { companyHealthData } from "./dashboard-companies-data.ts";
 import { pipelineCounts } from "./dashboard-data.ts";
 import { type FailureReason, flashFrom, flashLocation, isAction } from "./dashboard-flash.ts";
-import { DashboardPage, LoginPage, MessagePage } from "./dashboard-view.tsx";
+import { LoginPage, MessagePage } from "./dashboard-layout.tsx";
+import { DashboardPage } from "./dashboard-view.tsx";
 import { isHttps, sameOriginOnly } from "./same-origin.ts";
 
 /**

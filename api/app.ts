@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Client } from "@temporalio/client";
 import { bodyLimit } from "hono/body-limit";
-import { HTTPException } from "hono/http-exception";
+import { except } from "hono/combine";
 import { requestId } from "hono/request-id";
 import { type Config, ConfigError } from "../adapters/config.ts";
 import type { Database } from "../adapters/db/client.ts";
@@ -13,27 +13,29 @@ import {
   withBacklog,
 } from "../control-plane/backlog.ts";
 import { createPlatformMetrics, type PlatformMetrics } from "../control-plane/metrics.ts";
-import { within } from "../control-plane/schedule-facts.ts";
 import type { SchedulerDefinition } from "../control-plane/scheduler-registry.ts";
-import {
-  healthReport,
-  schedulerStatus,
-  statusOptionsFor,
-  TEMPORAL_STATUS_TIMEOUT_MS,
-} from "../control-plane/scheduler-status.ts";
-import { registerAdminRoutes } from "./admin-routes.ts";
-import { requireAdmin } from "./auth.ts";
-import { registerCompanyHealthRoutes } from "./company-health-routes.ts";
-import { registerDashboard } from "./dashboard.tsx";
+import { schedulerStatus, statusOptionsFor } from "../control-plane/scheduler-status.ts";
+import { adminAuth, isBearerToken } from "./admin-auth.ts";
+import { companiesApp } from "./companies.ts";
+import { dashboardApp } from "./dashboard.tsx";
+import { docsApp } from "./docs.ts";
 import { errorBody } from "./envelope.ts";
+import { notFound, onError, validationFailed } from "./errors.ts";
 import { metricsRoute } from "./metrics.ts";
-import { registerApiDocsPage, registerProbeDocs } from "./probe-docs.ts";
+import { orphanedSchedulesApp } from "./orphaned-schedules.ts";
+import { probesApp, type ReadinessCheck, SCHEDULER_HEALTH_PATH } from "./probes.ts";
+import { requestLog } from "./request-log.ts";
+import { runsApp } from "./runs.ts";
+import { schedulersApp } from "./schedulers.ts";
 
-export interface ReadinessCheck {
-  name: string;
-  ok: boolean;
-  detail?: string;
-}
+/**
+ * The HTTP API, composed the way Hono's guide for larger apps does it: one sub-app per resource
+ * (probes, metrics, schedulers, runs, orphaned schedules, companies, dashboard, docs), each in
+ * its own module, mounted here with app.route(). This file holds what spans them all: the
+ * request id and log, the body limit, the admin token on /api/admin, and the error answers.
+ */
+
+export type { ReadinessCheck } from "./probes.ts";
 
 export interface ApiDeps {
   config: Config;
@@ -46,7 +48,6 @@ export interface ApiDeps {
   metrics?: PlatformMetrics;
 }
 
-const HEALTH_PATH = "/api/admin/schedulers/health";
 const MAX_BODY_BYTES = 16 * 1024;
 
 type AppEnv = { Variables: { requestId: string } };
@@ -77,40 +78,11 @@ export function createApp(deps: ApiDeps) {
     objectiveMs,
   });
 
-  const app = new OpenAPIHono<AppEnv>({
-    // Validation failures answer 400 naming each field, in the common envelope.
-    defaultHook: (result, c) => {
-      if (result.success) return;
-      const issues = result.error.issues.map((issue) => ({
-        path: issue.path.join(".") || "(body)",
-        message: issue.message,
-      }));
-      return c.json(
-        errorBody(
-          "validation_failed",
-          `invalid request: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`,
-          issues,
-        ),
-        400,
-      );
-    },
-  });
+  // Every OpenAPI sub-app answers validation failures with this app's hook.
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationFailed });
 
   app.use("*", requestId());
-  app.use("*", async (c, next) => {
-    const started = performance.now();
-    await next();
-    log.info(
-      {
-        requestId: c.get("requestId"),
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-      },
-      "request",
-    );
-  });
+  app.use("*", requestLog(log));
   app.use(
     "/api/*",
     bodyLimit({
@@ -122,84 +94,25 @@ export function createApp(deps: ApiDeps) {
         ),
     }),
   );
+  // Everything under /api/admin needs the admin token, unknown paths included (401 before 404);
+  // only the scheduler health stays open, like the other probes.
+  app.use("/api/admin/*", except(SCHEDULER_HEALTH_PATH, adminAuth(config.admin.token).middleware));
+  app.onError(onError(log));
+  app.notFound(notFound);
 
-  app.onError((error, c) => {
-    // Hono's own client errors (a body that is not JSON, ...) keep their status.
-    if (error instanceof HTTPException && error.status < 500) {
-      return c.json(errorBody("bad_request", error.message || "bad request"), error.status);
-    }
-    log.error({ err: error, requestId: c.get("requestId"), path: c.req.path }, "request failed");
-    return c.json(
-      errorBody("internal_error", "the request failed; see the server log", undefined),
-      500,
-    );
-  });
-  app.notFound((c) =>
-    c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404),
-  );
-
-  // --- Open probes -------------------------------------------------------------------------
-
-  app.get("/livez", (c) => c.json({ status: "ok" }));
+  // Open: probes first, so /api/admin/schedulers/health is not taken for a scheduler id.
   // Prometheus scrapes stay open like the probes: serve the API port on an internal network.
+  app.route("/", probesApp({ client, db, admin, statusOf, readiness: deps.readiness }));
   app.route("/", metricsRoute(metrics));
-
-  app.get("/readyz", async (c) => {
-    const checks: ReadinessCheck[] = await Promise.all([
-      within(client.workflowService.getSystemInfo({}), TEMPORAL_STATUS_TIMEOUT_MS, "Temporal")
-        .then(() => ({ name: "temporal", ok: true }))
-        .catch((error: Error) => ({ name: "temporal", ok: false, detail: error.message })),
-      db.$queryRaw`SELECT 1`
-        .then(() => ({ name: "postgres", ok: true }))
-        .catch((error: Error) => ({
-          name: "postgres",
-          ok: false,
-          detail: error.message.split("\n")[0],
-        })),
-    ]);
-    checks.push(...(deps.readiness?.() ?? []));
-    const ready = checks.every((check) => check.ok);
-    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
-  });
-
-  // GET and HEAD: HEAD answers with the status code only (Hono drops the body for HEAD).
-  app.get(HEALTH_PATH, async (c) => {
-    const [statuses, orphans] = await Promise.all([
-      Promise.all(admin.definitions().map(statusOf)),
-      // Reported when Temporal answers in time; an outage already shows in the statuses.
-      within(admin.orphans(), TEMPORAL_STATUS_TIMEOUT_MS, "Temporal").catch(() => []),
-    ]);
-    const report = healthReport(statuses, new Date(), orphans);
-    c.header("cache-control", "no-store");
-    return c.json(report, report.healthy ? 200 : 503);
-  });
-
-  // --- Admin (token) -----------------------------------------------------------------------
-
-  const guard = requireAdmin(config.admin.token);
-  app.use("/api/admin/*", async (c, next) =>
-    c.req.path === HEALTH_PATH ? next() : guard(c, next),
-  );
-  registerAdminRoutes(app, admin);
-  registerCompanyHealthRoutes(app, db);
-
-  registerDashboard(app, { admin, config, db, log });
-
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-  });
-  registerProbeDocs(app, HEALTH_PATH);
-  app.doc31("/api/openapi.json", {
-    openapi: "3.1.0",
-    info: {
-      title: "LiveDash scheduler admin API",
-      version: "1.0.0",
-      description: "Schedulers on Temporal: state, runs and operator actions.",
-    },
-  });
-  // The API reference page (Swagger UI) on the document above; open, like the document.
-  registerApiDocsPage(app, "/api/openapi.json");
+  // Admin (token).
+  app.route("/api/admin/schedulers", schedulersApp(admin));
+  app.route("/api/admin/schedulers", runsApp(admin));
+  app.route("/api/admin/orphaned-schedules", orphanedSchedulesApp(admin));
+  app.route("/api/admin/companies", companiesApp(db));
+  // The operator dashboard (its own sign-in form and session cookie).
+  app.route("/", dashboardApp({ admin, config, db, log }));
+  // Last: the OpenAPI document covers every app mounted above.
+  app.route("/", docsApp(app));
 
   return app;
 }
@@ -209,6 +122,11 @@ export function assertAdminAuthConfigured(config: Config): void {
   if (config.admin.token === undefined && !config.admin.insecure) {
     throw new ConfigError([
       "ADMIN_API_TOKEN: required for the admin API (16+ characters); ADMIN_API_INSECURE=true runs it without authentication, for development only",
+    ]);
+  }
+  if (config.admin.token !== undefined && !isBearerToken(config.admin.token)) {
+    throw new ConfigError([
+      "ADMIN_API_TOKEN: use only letters, digits and - . _ ~ + / (then = padding): clients send it as an HTTP Bearer token",
     ]);
   }
 }

@@ -1,6 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { CompanyHealthView, FailingCount } from "../adapters/db/company-import-health.ts";
-import { formatTime, relativeTime } from "./dashboard-view.tsx";
+import { formatTime, relativeTime } from "./dashboard-layout.tsx";
 
 /** The dashboard's company import health: failing counts and the failing companies first. */
 export interface CompanyHealthData {

@@ -3,6 +3,11 @@ import { startAlertNotifier } from "../control-plane/alert-notifier.ts";
 import { apiDefinitions } from "../control-plane/scheduler-registry.ts";
 import { type ApiDeps, assertAdminAuthConfigured, createApp } from "./app.ts";
 
+/**
+ * Runs the API on Node (@hono/node-server): refuses a missing or unusable admin token first,
+ * serves createApp's app on PORT, and starts the alert notifier beside it when a webhook is set.
+ */
+
 export async function startApiServer(deps: ApiDeps) {
   assertAdminAuthConfigured(deps.config);
   if (deps.config.admin.token === undefined) {

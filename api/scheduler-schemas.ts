@@ -1,13 +1,13 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Env } from "hono";
-import {
-  ActionConflictError,
-  type SchedulerAdmin,
-  UnknownSchedulerError,
-} from "../control-plane/admin-service.ts";
+import { z } from "@hono/zod-openapi";
 import { SCHEDULER_STATES } from "../control-plane/scheduler-state.ts";
 import { SCHEDULER_ID, SCHEDULER_ID_HINT } from "../domain/scheduler-id.ts";
-import { dataOf, ErrorSchema, errorBody } from "./envelope.ts";
+import { ErrorSchema } from "./envelope.ts";
+
+/**
+ * The admin API's scheduler documents (a scheduler, a run and its live progress, an action and
+ * its result, an orphaned schedule) as zod schemas: they validate requests and are the OpenAPI
+ * components the document names. Shared by the schedulers, runs and orphaned-schedules apps.
+ */
 
 const OVERLAP = [
   "SKIP",
@@ -66,7 +66,7 @@ const RunProgressSchema = z
   })
   .openapi("RunProgress");
 
-const RunSchema = z
+export const RunSchema = z
   .object({
     workflowId: z.string(),
     runId: z.string(),
@@ -83,7 +83,7 @@ const RunSchema = z
   })
   .openapi("Run");
 
-const SchedulerSchema = z
+export const SchedulerSchema = z
   .object({
     id: z.string().openapi({ example: "csv-import" }),
     name: z.string(),
@@ -196,7 +196,7 @@ export const ActionBodySchema = z
   })
   .openapi("SchedulerAction");
 
-const ActionResultSchema = z
+export const ActionResultSchema = z
   .object({
     schedulerId: z.string(),
     action: z.string(),
@@ -205,7 +205,7 @@ const ActionResultSchema = z
   })
   .openapi("ActionResult");
 
-const errors = {
+export const errors = {
   400: { description: "Invalid request", content: { "application/json": { schema: ErrorSchema } } },
   401: {
     description: "Missing or wrong admin token",
@@ -217,21 +217,7 @@ const errors = {
   },
 };
 
-const listRoute = createRoute({
-  method: "get",
-  path: "/api/admin/schedulers",
-  summary: "Every scheduler with its schedule, state, recent runs, metrics and workers",
-  security: [{ bearer: [] }],
-  responses: {
-    200: {
-      description: "Schedulers",
-      content: { "application/json": { schema: dataOf(z.array(SchedulerSchema)) } },
-    },
-    401: errors[401],
-  },
-});
-
-const OrphanSchema = z
+export const OrphanSchema = z
   .object({
     scheduleId: z.string(),
     schedulerId: z.string().nullable(),
@@ -243,22 +229,7 @@ const OrphanSchema = z
   })
   .openapi("OrphanedSchedule");
 
-const orphansRoute = createRoute({
-  method: "get",
-  path: "/api/admin/orphaned-schedules",
-  summary:
-    "Schedules with LiveDash's memo that no current configuration owns and no worker polls (workers remove unpaused ones)",
-  security: [{ bearer: [] }],
-  responses: {
-    200: {
-      description: "Orphaned schedules",
-      content: { "application/json": { schema: dataOf(z.array(OrphanSchema)) } },
-    },
-    401: errors[401],
-  },
-});
-
-const IdParams = z.object({
+export const IdParams = z.object({
   id: z
     .string()
     .regex(SCHEDULER_ID, SCHEDULER_ID_HINT)
@@ -267,167 +238,3 @@ const IdParams = z.object({
       example: "csv-import",
     }),
 });
-
-const getRoute = createRoute({
-  method: "get",
-  path: "/api/admin/schedulers/{id}",
-  summary: "One scheduler",
-  security: [{ bearer: [] }],
-  request: { params: IdParams },
-  responses: {
-    200: {
-      description: "Scheduler",
-      content: { "application/json": { schema: dataOf(SchedulerSchema) } },
-    },
-    ...errors,
-  },
-});
-
-const runsRoute = createRoute({
-  method: "get",
-  path: "/api/admin/schedulers/{id}/runs",
-  summary: "Run history, newest first, with outcome, duration and counts",
-  security: [{ bearer: [] }],
-  request: {
-    params: IdParams,
-    query: z.object({
-      limit: z.coerce.number().int().min(1).max(200).default(20),
-      before: z
-        .string()
-        .max(200)
-        .optional()
-        .openapi({ description: "nextCursor of the previous page" }),
-    }),
-  },
-  responses: {
-    200: {
-      description: "A page of runs",
-      content: {
-        "application/json": {
-          schema: dataOf(z.object({ runs: z.array(RunSchema), nextCursor: z.string().nullable() })),
-        },
-      },
-    },
-    ...errors,
-  },
-});
-
-const runRoute = createRoute({
-  method: "get",
-  path: "/api/admin/schedulers/{id}/runs/{workflowId}",
-  summary: "One run: outcome, counts, and while it runs its live progress",
-  security: [{ bearer: [] }],
-  request: {
-    params: IdParams.extend({
-      workflowId: z
-        .string()
-        .min(1)
-        .max(400)
-        .openapi({ param: { name: "workflowId", in: "path" } }),
-    }),
-  },
-  responses: {
-    200: { description: "The run", content: { "application/json": { schema: dataOf(RunSchema) } } },
-    ...errors,
-    404: {
-      description: "Unknown scheduler or run",
-      content: { "application/json": { schema: ErrorSchema } },
-    },
-  },
-});
-
-const actionRoute = createRoute({
-  method: "post",
-  path: "/api/admin/schedulers",
-  summary: "pause, resume, trigger, backfill, start or stop one scheduler; startAll, stopAll",
-  security: [{ bearer: [] }],
-  request: {
-    body: { required: true, content: { "application/json": { schema: ActionBodySchema } } },
-    headers: z.object({
-      "x-livedash-actor": z.string().trim().min(1).max(64).optional().openapi({
-        description: "Who is acting, for the audit trail (default admin-api)",
-      }),
-    }),
-  },
-  responses: {
-    200: {
-      description: "Done",
-      content: { "application/json": { schema: dataOf(z.array(ActionResultSchema)) } },
-    },
-    ...errors,
-    409: {
-      description: "The action cannot be taken now",
-      content: { "application/json": { schema: ErrorSchema } },
-    },
-  },
-});
-
-/** Maps service errors onto the envelope; anything else is the global error handler's. */
-async function answer<T>(run: () => Promise<T>) {
-  try {
-    return { ok: true as const, value: await run() };
-  } catch (error) {
-    if (error instanceof UnknownSchedulerError) {
-      return {
-        ok: false as const,
-        status: 404 as const,
-        body: errorBody("not_found", error.message),
-      };
-    }
-    if (error instanceof ActionConflictError) {
-      return {
-        ok: false as const,
-        status: 409 as const,
-        body: errorBody("conflict", error.message),
-      };
-    }
-    throw error;
-  }
-}
-
-export function registerAdminRoutes<E extends Env>(app: OpenAPIHono<E>, admin: SchedulerAdmin) {
-  app.openapi(listRoute, async (c) => c.json({ data: await admin.list() }, 200));
-  app.openapi(orphansRoute, async (c) => c.json({ data: await admin.orphans() }, 200));
-
-  app.openapi(getRoute, async (c) => {
-    const result = await answer(() => admin.get(c.req.valid("param").id));
-    return result.ok ? c.json({ data: result.value }, 200) : c.json(result.body, 404);
-  });
-
-  app.openapi(runsRoute, async (c) => {
-    const { limit, before } = c.req.valid("query");
-    const result = await answer(() => admin.runs(c.req.valid("param").id, { limit, before }));
-    if (result.ok) return c.json({ data: result.value }, 200);
-    // A cursor that does not decode is the client's mistake.
-    return result.status === 404
-      ? c.json(result.body, 404)
-      : c.json(errorBody("validation_failed", result.body.error.message), 400);
-  });
-
-  app.openapi(runRoute, async (c) => {
-    const { id, workflowId } = c.req.valid("param");
-    const result = await answer(() => admin.run(id, workflowId));
-    if (!result.ok) return c.json(result.body, 404);
-    if (!result.value) {
-      return c.json(errorBody("not_found", `no run "${workflowId}" of scheduler "${id}"`), 404);
-    }
-    return c.json({ data: result.value }, 200);
-  });
-
-  app.openapi(actionRoute, async (c) => {
-    const body = c.req.valid("json");
-    const actor = c.req.valid("header")["x-livedash-actor"] ?? "admin-api";
-    const result = await answer(() =>
-      admin.act(
-        {
-          ...body,
-          start: body.start ? new Date(body.start) : undefined,
-          end: body.end ? new Date(body.end) : undefined,
-        },
-        actor,
-      ),
-    );
-    if (result.ok) return c.json({ data: result.value }, 200);
-    return result.status === 404 ? c.json(result.body, 404) : c.json(result.body, 409);
-  });
-}

@@ -1,9 +1,13 @@
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Env } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Database } from "../adapters/db/client.ts";
 import { companyHealthPage, failingCompanyCounts } from "../adapters/db/company-import-health.ts";
 import { CompanyStatus } from "../adapters/db/generated/prisma/enums.ts";
 import { dataOf, ErrorSchema } from "./envelope.ts";
+
+/**
+ * The companies resource, mounted at /api/admin/companies: CSV import health per company (last
+ * success, consecutive failures, last error), paged, with the failing counts per region.
+ */
 
 const CompanyHealthSchema = z
   .object({
@@ -21,7 +25,7 @@ const CompanyHealthSchema = z
 
 const healthRoute = createRoute({
   method: "get",
-  path: "/api/admin/companies/health",
+  path: "/health",
   summary: "CSV import health per company: last success, consecutive failures, last error",
   security: [{ bearer: [] }],
   request: {
@@ -72,7 +76,8 @@ const healthRoute = createRoute({
   },
 });
 
-export function registerCompanyHealthRoutes<E extends Env>(app: OpenAPIHono<E>, db: Database) {
+export function companiesApp(db: Database) {
+  const app = new OpenAPIHono();
   app.openapi(healthRoute, async (c) => {
     const { failing, ...query } = c.req.valid("query");
     const [page, counts] = await Promise.all([
@@ -81,4 +86,5 @@ export function registerCompanyHealthRoutes<E extends Env>(app: OpenAPIHono<E>, 
     ]);
     return c.json({ data: { ...page, failing: counts } }, 200);
   });
+  return app;
 }

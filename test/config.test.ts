@@ -241,11 +241,11 @@ describe("configuration", () => {
     expect(failure?.stderr).toContain("DATABASE_URL: required for this process");
   });
 
-  it("README and .env.example document every variable the configuration reads", () => {
-    const readme = readFileSync("README.md", "utf8");
+  it("docs/configuration.md and .env.example document every variable the configuration reads", () => {
+    const readme = readFileSync("docs/configuration.md", "utf8");
     const example = readFileSync(".env.example", "utf8");
     for (const name of ENV_VARS) {
-      expect(readme, `README.md documents ${name}`).toContain(`\`${name}\``);
+      expect(readme, `docs/configuration.md documents ${name}`).toContain(`\`${name}\``);
       expect(example, `.env.example lists ${name}`).toMatch(new RegExp(`^${name}=`, "m"));
     }
   });

@@ -13,7 +13,8 @@
  * is logged with its arrival time and what it was answered, so tests can check retry timing.
  *
  * The exported types live in types.ts (re-exported here); the behaviour knobs, the chat "model",
- * the batch timeline, batch JSONL and wire objects, cursor pages and ids have their own modules.
+ * the batch timeline, batch JSONL and wire objects, cursor pages, ids and the fault-injection
+ * decisions have their own modules.
  */
 
 import { setMaxListeners } from "node:events";
@@ -47,20 +48,12 @@ import {
   notFound,
   serverErrorBody,
 } from "./errors.ts";
+import { FaultInjector, rateLimitHeaders, rateLimitMessage } from "./fault-injection.ts";
 import { isRecord } from "./json-values.ts";
-import {
-  deterministicShuffle,
-  hashString,
-  randomId,
-  requestId,
-  seconds,
-  seededRandom,
-} from "./random.ts";
+import { deterministicShuffle, hashString, randomId, requestId, seconds } from "./random.ts";
 import type {
   BatchObject,
-  FailNext,
   FileWire,
-  InjectedFailureKind,
   OpenAIStandIn,
   StandInBehaviour,
   StandInOptions,
@@ -113,7 +106,6 @@ export async function startOpenAIStandIn(options: StandInOptions = {}): Promise<
 // ---------------------------------------------------------------------------------------------
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
-const DEFAULT_RETRY_AFTER_SECONDS = 1;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** The request log is a bounded window, so a long-running dev stand-in does not grow forever. */
 const MAX_LOGGED_REQUESTS = 10_000;
@@ -126,26 +118,6 @@ const LOGGED_TRANSCRIPT_CHARS = 200;
 type Reply =
   | { status: number; json: unknown; headers?: Record<string, string> }
   | { status: number; bytes: Buffer; contentType: string };
-
-function rateLimitReply(retryAfterSeconds: number): Reply {
-  const message =
-    "Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. " +
-    `Please try again in ${retryAfterSeconds}s. ` +
-    "Visit https://platform.openai.com/account/rate-limits to learn more.";
-  return {
-    status: 429,
-    json: errorBody(message, "requests", null, "rate_limit_exceeded"),
-    headers: {
-      "retry-after": String(retryAfterSeconds),
-      "x-ratelimit-limit-requests": "500",
-      "x-ratelimit-remaining-requests": "0",
-      "x-ratelimit-reset-requests": `${retryAfterSeconds}s`,
-      "x-ratelimit-limit-tokens": "200000",
-      "x-ratelimit-remaining-tokens": "199000",
-      "x-ratelimit-reset-tokens": "300ms",
-    },
-  };
-}
 
 function parseMetadata(value: unknown): Record<string, string> | null {
   if (value === undefined || value === null) return null;
@@ -270,8 +242,7 @@ type InjectedFailure = Reply | "timeout" | null;
 
 class StandIn {
   private behaviour: Behaviour;
-  private failNext: Required<FailNext> | undefined;
-  private random: () => number = seededRandom(1);
+  private readonly faults = new FaultInjector();
   private readonly files = new Map<string, StoredFile>();
   private readonly batches = new Map<string, BatchRecord>();
   private readonly counters = emptyStats();
@@ -308,19 +279,9 @@ class StandIn {
   }
 
   configure(patch: StandInBehaviour): void {
-    const next = patch.failNext;
-    if (next && !(Number.isInteger(next.count) && next.count >= 0)) {
-      throw new RangeError("failNext.count must be a non-negative integer");
-    }
+    FaultInjector.validate(patch);
     this.behaviour = patchBehaviour(this.behaviour, patch);
-    if (Object.hasOwn(patch, "failures")) this.random = seededRandom(patch.failures?.seed ?? 1);
-    if (Object.hasOwn(patch, "failNext")) {
-      this.failNext = next && {
-        count: next.count,
-        status: next.status,
-        retryAfterSeconds: next.retryAfterSeconds ?? this.retryAfterSeconds(),
-      };
-    }
+    this.faults.configure(patch, this.behaviour);
   }
 
   loseBatch(batchId: string): boolean {
@@ -444,48 +405,24 @@ class StandIn {
     this.counters.requests[route] = (this.counters.requests[route] ?? 0) + 1;
   }
 
-  private retryAfterSeconds(): number {
-    return this.behaviour.failures?.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
-  }
-
-  /** failNext first, then a failRequestsMatching rule, then one seeded draw against the rates. */
+  /** Applies the injector's decision: counts it, logs it and builds its answer. */
   private injectFailure(entry: StandInRequestLogEntry, transcript?: string): InjectedFailure {
-    if (this.failNext && this.failNext.count > 0) {
-      this.failNext.count--;
-      return this.inject(entry, this.failNext.status, this.failNext.retryAfterSeconds);
-    }
-    const rule =
-      transcript === undefined
-        ? undefined
-        : this.behaviour.failRequestsMatching.find((r) => transcript.includes(r.text));
-    if (rule) return this.inject(entry, rule.failure, this.retryAfterSeconds());
-    const failures = this.behaviour.failures;
-    if (!failures) return null;
-    const draw = this.random();
-    const rate429 = failures.rate429 ?? 0;
-    const rate500 = failures.rate500 ?? 0;
-    if (draw < rate429) return this.inject(entry, 429, this.retryAfterSeconds());
-    if (draw < rate429 + rate500) return this.inject(entry, 500, 0);
-    if (draw < rate429 + rate500 + (failures.timeoutRate ?? 0)) {
-      return this.inject(entry, "timeout", 0);
-    }
-    return null;
-  }
-
-  private inject(
-    entry: StandInRequestLogEntry,
-    failure: InjectedFailureKind,
-    retryAfterSeconds: number,
-  ): Reply | "timeout" {
-    entry.injected = failure;
-    if (failure === "timeout") {
+    const failure = this.faults.decide(this.behaviour, transcript);
+    if (failure === null) return null;
+    entry.injected = failure.kind;
+    if (failure.kind === "timeout") {
       this.counters.injected.timeouts++;
       return "timeout";
     }
-    if (failure === 429) {
+    if (failure.kind === 429) {
       this.counters.injected.rateLimited++;
-      entry.retryAfterSeconds = retryAfterSeconds;
-      return rateLimitReply(retryAfterSeconds);
+      entry.retryAfterSeconds = failure.retryAfterSeconds;
+      const message = rateLimitMessage(failure.retryAfterSeconds);
+      return {
+        status: 429,
+        json: errorBody(message, "requests", null, "rate_limit_exceeded"),
+        headers: rateLimitHeaders(failure.retryAfterSeconds),
+      };
     }
     this.counters.injected.serverErrors++;
     return { status: 500, json: serverErrorBody() };

@@ -4,11 +4,15 @@
  * `failRequestsMatching` rule (chat completions whose transcript contains the text), then one
  * draw of the seeded generator against the 429/500/timeout rates, so runs repeat exactly.
  * A 429 carries OpenAI's body and rate-limit headers with `retry-after`; a "timeout" is never
- * answered and hangs until the client gives up or the stand-in closes.
+ * answered and hangs until the client gives up or the stand-in closes. Applies to every
+ * request that passed the API-key check, unknown routes included.
  */
 
+import type { MiddlewareHandler } from "hono";
 import type { Behaviour } from "./behaviour.ts";
+import { errorBody, serverErrorBody } from "./errors.ts";
 import { seededRandom } from "./random.ts";
+import type { StandInEnv, StandInState } from "./state.ts";
 import type { FailNext, InjectedFailureKind, StandInBehaviour } from "./types.ts";
 
 const DEFAULT_RETRY_AFTER_SECONDS = 1;
@@ -74,7 +78,7 @@ export class FaultInjector {
   }
 }
 
-export function rateLimitHeaders(retryAfter: number): Record<string, string> {
+function rateLimitHeaders(retryAfter: number): Record<string, string> {
   return {
     "retry-after": String(retryAfter),
     "x-ratelimit-limit-requests": "500",
@@ -86,10 +90,53 @@ export function rateLimitHeaders(retryAfter: number): Record<string, string> {
   };
 }
 
-export function rateLimitMessage(retryAfter: number): string {
+function rateLimitMessage(retryAfter: number): string {
   return (
     "Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. " +
     `Please try again in ${retryAfter}s. ` +
     "Visit https://platform.openai.com/account/rate-limits to learn more."
   );
+}
+
+/** Resolves when any of the signals aborts (the client went away, or the stand-in closes). */
+function untilAborted(signals: AbortSignal[]): Promise<void> {
+  const signal = AbortSignal.any(signals);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+}
+
+/**
+ * Answers the request with an injected failure when the injector decides so; otherwise passes
+ * it on. Chat completions have been read already, so a rule can match their transcript.
+ */
+export function injectFaults(state: StandInState): MiddlewareHandler<StandInEnv> {
+  return async (c, next) => {
+    const failure = state.faults.decide(state.behaviour, c.var.transcript);
+    if (failure === null) return next();
+    const entry = c.var.entry;
+    const counters = state.log.counters;
+    entry.injected = failure.kind;
+    if (failure.kind === "timeout") {
+      counters.injected.timeouts++;
+      entry.outcome = "timeout";
+      c.set("unanswered", true);
+      await untilAborted([state.closing.signal, c.req.raw.signal]);
+      return c.body(null);
+    }
+    if (failure.kind === 429) {
+      counters.injected.rateLimited++;
+      entry.retryAfterSeconds = failure.retryAfterSeconds;
+      const body = errorBody(
+        rateLimitMessage(failure.retryAfterSeconds),
+        "requests",
+        null,
+        "rate_limit_exceeded",
+      );
+      return c.json(body, 429, rateLimitHeaders(failure.retryAfterSeconds));
+    }
+    counters.injected.serverErrors++;
+    return c.json(serverErrorBody(), 500);
+  };
 }

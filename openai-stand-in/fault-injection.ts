@@ -113,9 +113,9 @@ function untilAborted(signals: AbortSignal[]): Promise<void> {
  */
 export function injectFaults(state: StandInState): MiddlewareHandler<StandInEnv> {
   return async (c, next) => {
-    const failure = state.faults.decide(state.behaviour, c.var.transcript);
+    const failure = state.faults.decide(state.behaviour, c.get("transcript"));
     if (failure === null) return next();
-    const entry = c.var.entry;
+    const entry = c.get("entry");
     const counters = state.log.counters;
     entry.injected = failure.kind;
     if (failure.kind === "timeout") {

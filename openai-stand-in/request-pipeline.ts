@@ -47,7 +47,7 @@ export function recordRequest(state: StandInState): MiddlewareHandler<StandInEnv
     c.set("entry", entry);
     c.set("unanswered", false);
     await next();
-    if (c.var.unanswered) return;
+    if (c.get("unanswered")) return;
     entry.outcome = c.res.status;
     c.res.headers.set("x-request-id", requestId());
     c.res.headers.set("openai-version", "2020-10-01");
@@ -101,7 +101,7 @@ export function unmatchedRoute(c: Context<StandInEnv>): Response {
 
 export function answerUnmatched(): MiddlewareHandler<StandInEnv> {
   return async (c, next) => {
-    if (c.var.route === UNMATCHED) return unmatchedRoute(c);
+    if (c.get("route") === UNMATCHED) return unmatchedRoute(c);
     await next();
   };
 }

@@ -6,6 +6,7 @@
  */
 
 import { setMaxListeners } from "node:events";
+import type { IncomingMessage } from "node:http";
 import { BatchStore } from "./batch-store.ts";
 import { type Behaviour, DEFAULT_BEHAVIOUR, patchBehaviour } from "./behaviour.ts";
 import { FaultInjector } from "./fault-injection.ts";
@@ -17,6 +18,8 @@ import type { StandInBehaviour, StandInRequestLogEntry } from "./types.ts";
 export type PrereadBody = { buffer: Buffer } | { error: unknown };
 
 export interface StandInEnv {
+  /** What @hono/node-server passes as c.env; absent when the app is called directly. */
+  Bindings: { incoming?: IncomingMessage };
   Variables: {
     /** The matched route, e.g. "POST /v1/chat/completions", or "unmatched". */
     route: string;

@@ -16,12 +16,12 @@ const LOGGED_TRANSCRIPT_CHARS = 200;
 /** Reads a chat-completions body up front; a body that cannot be read fails in the route. */
 export function prereadChatBody(): MiddlewareHandler<StandInEnv> {
   return async (c, next) => {
-    if (c.var.route === CHAT_COMPLETIONS_ROUTE) {
+    if (c.get("route") === CHAT_COMPLETIONS_ROUTE) {
       const body = await prereadBody(c);
       const transcript = "buffer" in body ? transcriptOfBody(body.buffer) : undefined;
       c.set("chatBody", body);
       c.set("transcript", transcript);
-      c.var.entry.transcriptStart = transcript?.slice(0, LOGGED_TRANSCRIPT_CHARS);
+      c.get("entry").transcriptStart = transcript?.slice(0, LOGGED_TRANSCRIPT_CHARS);
     }
     await next();
   };
@@ -30,7 +30,7 @@ export function prereadChatBody(): MiddlewareHandler<StandInEnv> {
 export function chatCompletionsRoutes(state: StandInState): Hono<StandInEnv> {
   const app = new Hono<StandInEnv>();
   app.post("/", async (c) => {
-    const outcome = runChatCompletion(await readJson(c, c.var.chatBody), state.behaviour);
+    const outcome = runChatCompletion(await readJson(c, c.get("chatBody")), state.behaviour);
     if (outcome.status === 200) state.log.counters.chatCompletions++;
     return c.json(outcome.body, outcome.status);
   });

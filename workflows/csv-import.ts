@@ -7,7 +7,7 @@ import {
 } from "@temporalio/workflow";
 import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activities/csv-import.ts";
 import type { Activities } from "../activities/index.ts";
-import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import { CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {
@@ -82,7 +82,7 @@ function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
       backoffCoefficient: 2,
       maximumInterval: "1m",
       maximumAttempts: 3,
-      nonRetryableErrorTypes: ["CsvSourceRejected", SOURCE_HOST_BUSY],
+      nonRetryableErrorTypes: [CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY],
     },
   });
 }

@@ -1,7 +1,8 @@
 import { continueAsNew, proxyActivities } from "@temporalio/workflow";
 import type { ImportOutcome, ImportRef } from "../activities/import-processing.ts";
 import type { Activities } from "../activities/index.ts";
-import { IMPORT_ACTIVITY_MAX_ATTEMPTS, SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
+import { IMPORT_ACTIVITY_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {

@@ -1,5 +1,9 @@
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Context } from "@temporalio/activity";
+import type { Client } from "@temporalio/client";
 import { ApplicationFailure } from "@temporalio/common";
+import proto from "@temporalio/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CompanyImportFailure } from "../../activities/company-import-health.ts";
 import type { CompanyImportResult, CompanyRef } from "../../activities/csv-import.ts";
@@ -43,6 +47,20 @@ const runRecords = {
   },
 };
 const limits = { deadlineMs: 120_000, window: 4 };
+
+const FIXTURES = fileURLToPath(new URL("../fixtures/histories/", import.meta.url));
+
+/**
+ * With RECORD_HISTORIES=1, keeps the run's history as test/fixtures/histories/<name>.json, which
+ * test/replay.test.ts replays against every later version of the workflow code: these runs take
+ * the paths the retry redesign added (its patches), which the pipeline recording does not.
+ */
+async function keepHistory(client: Client, workflowId: string, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== "1") return;
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const json = proto.temporal.api.history.v1.History.fromObject(history).toJSON();
+  writeFileSync(`${FIXTURES}${name}.json`, `${JSON.stringify(json, null, 1)}\n`);
+}
 
 describe("a failure is final when the workflow's retry policy is exhausted, and recorded once", () => {
   const runs = mockedActivityRuns("retry-owner");
@@ -98,6 +116,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
       },
     );
 
+    await keepHistory(runs.client(), workflowId, "csvImportWorkflow-final-failure");
     expect(calls).toEqual({ "c-bad": 3, "c-ok": 1 });
     expect(recorded).toEqual([
       { companyId: "c-bad", runId: workflowId, error: "http://bad.example/x.csv: HTTP 503" },
@@ -113,7 +132,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
     ];
     const calls: Record<string, number> = {};
     const recorded: TranscriptFailure[] = [];
-    const { result } = await runs.run<RunSummary<ImportProcessingCounts>>(
+    const { result, workflowId } = await runs.run<RunSummary<ImportProcessingCounts>>(
       "importProcessingWorkflow",
       {
         schedulerId: "import-processing",
@@ -155,6 +174,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
       },
     );
 
+    await keepHistory(runs.client(), workflowId, "importProcessingWorkflow-transcript-failure");
     expect(calls).toEqual({
       "i-transient": IMPORT_ACTIVITY_MAX_ATTEMPTS,
       "i-permanent": 1,
@@ -187,7 +207,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
     const calls: Record<string, number> = {};
     const recorded: { requestId: string; error: string }[] = [];
     const applied: string[] = [];
-    const { result } = await runs.run<RunSummary<SessionProcessingCounts>>(
+    const { result, workflowId } = await runs.run<RunSummary<SessionProcessingCounts>>(
       "sessionProcessingWorkflow",
       {
         schedulerId: "session-processing",
@@ -228,6 +248,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
       },
     );
 
+    await keepHistory(runs.client(), workflowId, "sessionProcessingWorkflow-direct-failure");
     expect(calls).toMatchObject({ "r-429": DIRECT_ANALYSIS_MAX_ATTEMPTS, "r-400": 1 });
     expect(applied).toEqual([]);
     expect(recorded.sort((a, b) => a.requestId.localeCompare(b.requestId))).toEqual([
@@ -305,7 +326,7 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     const completionsBefore = openai.stats().chatCompletions;
     const results: { attempt: number; result: string }[] = [];
 
-    const { result } = await runs.run<RunSummary<SessionProcessingCounts>>(
+    const { result, workflowId } = await runs.run<RunSummary<SessionProcessingCounts>>(
       "sessionProcessingWorkflow",
       {
         schedulerId: "session-processing",
@@ -330,6 +351,7 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
       },
     );
 
+    await keepHistory(runs.client(), workflowId, "sessionProcessingWorkflow-two-step");
     expect(result.counts).toMatchObject({ queued: 2, analysed: 2, failed: 0 });
     // One paid call per session; each retry found the stored answer.
     expect(openai.stats().chatCompletions - completionsBefore).toBe(2);

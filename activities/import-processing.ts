@@ -350,10 +350,26 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
       });
       return { attempts, final };
     });
-    if (!recorded)
-      return { importId, status: "skipped", reason: "transcript failure already recorded" };
-    log.warn({ importId, ...recorded, error }, "transcript fetch failed");
-    return { importId, status: "processed", transcript: "failed", messages: 0, error };
+    if (recorded) {
+      log.warn({ importId, ...recorded, error }, "transcript fetch failed");
+      return { importId, status: "processed", transcript: "failed", messages: 0, error };
+    }
+    // A repeat (its first run committed, then its worker died) reports what that one recorded.
+    const stage = await db.sessionProcessingStatus.findUnique({
+      where: { sessionId_stage: { sessionId: session.id, stage: "TRANSCRIPT_FETCH" } },
+      select: { status: true, errorMessage: true },
+    });
+    if (stage?.status === "FAILED") {
+      const recordedError = stage.errorMessage ?? error;
+      return {
+        importId,
+        status: "processed",
+        transcript: "failed",
+        messages: 0,
+        error: recordedError,
+      };
+    }
+    return { importId, status: "skipped", reason: "import is no longer pending" };
   }
 
   return { processImport, recordTranscriptFailure };

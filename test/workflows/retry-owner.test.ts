@@ -311,6 +311,91 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     return session.id;
   }
 
+  it("recordTranscriptFailure counts a failed run once, however often it runs; the last allowed run ends the import", async () => {
+    const config = testConfig(databaseUrl, { OPENAI_BASE_URL: openai.url });
+    const real = createActivities({
+      db,
+      log: silentLog,
+      config,
+      openai: createOpenAIClient(config),
+    });
+    const company = await db.company.create({
+      data: { name: "Transcript Co", csvUrl: "http://127.0.0.1:9/unused.csv" },
+    });
+    /** An import whose transcript fetch is under way, a partial read already stored. */
+    const seedImport = async (i: number, attempts: number) => {
+      const imported = await db.sessionImport.create({
+        data: {
+          companyId: company.id,
+          externalSessionId: `transcript-${i}`,
+          startTimeRaw: "01.05.2025 10:00:00",
+          endTimeRaw: "01.05.2025 10:05:00",
+          status: "PENDING",
+          attempts,
+          session: {
+            create: {
+              companyId: company.id,
+              startTime: new Date("2025-05-01T10:00:00Z"),
+              endTime: new Date("2025-05-01T10:05:00Z"),
+              messages: { create: [{ order: 0, role: "user", content: "half a transc" }] },
+              processingStatuses: {
+                create: [{ stage: "TRANSCRIPT_FETCH", status: "IN_PROGRESS" }],
+              },
+            },
+          },
+        },
+        include: { session: true },
+      });
+      return imported;
+    };
+    const stateOf = async (importId: string) => {
+      const row = await db.sessionImport.findUniqueOrThrow({
+        where: { id: importId },
+        include: { session: { include: { processingStatuses: true, messages: true } } },
+      });
+      return {
+        status: row.status,
+        attempts: row.attempts,
+        error: row.errorMessage,
+        stage: row.session?.processingStatuses[0]?.status,
+        retryCount: row.session?.processingStatuses[0]?.retryCount,
+        messages: row.session?.messages.length,
+      };
+    };
+
+    const first = await seedImport(1, 0);
+    const failure = { importId: first.id, error: "t: 503", permanent: false, maxRuns: 3 };
+    const expected = {
+      importId: first.id,
+      status: "processed",
+      transcript: "failed",
+      messages: 0,
+      error: "t: 503",
+    };
+    expect(await real.recordTranscriptFailure(failure)).toEqual(expected);
+    // Its worker died after the commit: the retry changes nothing and reports the same.
+    expect(await real.recordTranscriptFailure(failure)).toEqual(expected);
+    expect(await stateOf(first.id)).toEqual({
+      status: "PENDING",
+      attempts: 1,
+      error: "t: 503",
+      stage: "FAILED",
+      retryCount: 1,
+      messages: 0,
+    });
+
+    const last = await seedImport(2, 2);
+    await real.recordTranscriptFailure({ ...failure, importId: last.id });
+    await real.recordTranscriptFailure({ ...failure, importId: last.id });
+    expect(await stateOf(last.id)).toMatchObject({
+      status: "PROCESSED",
+      attempts: 3,
+      stage: "FAILED",
+      retryCount: 3,
+      messages: 0,
+    });
+  }, 60_000);
+
   it("stores the answer, and the retry of an attempt that died after storing it calls no model", async () => {
     const config = testConfig(databaseUrl, { OPENAI_BASE_URL: openai.url });
     const real = createActivities({

@@ -9,6 +9,12 @@ import {
   TransientSourceError,
 } from "../adapters/http-source.ts";
 import { CsvFileError, readSessionCsvBatches } from "../domain/csv-rows.ts";
+import {
+  CSV_FILE_REJECTED,
+  CSV_IMPORT_ERROR,
+  CSV_SOURCE_REJECTED,
+  CSV_SOURCE_UNAVAILABLE,
+} from "../domain/failure-types.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { SessionImportWriter } from "./session-import-insert.ts";
 
@@ -222,7 +228,7 @@ function importFailure(error: unknown, url: string, counts: CsvImportCounts): Ap
     boundText(`${where}: ${error instanceof Error ? error.message : String(error)}`);
   if (error instanceof CsvFileError) {
     return ApplicationFailure.create({
-      type: "CsvFileRejected",
+      type: CSV_FILE_REJECTED,
       message: reason(error),
       nonRetryable: true,
       details: [counts],
@@ -230,7 +236,7 @@ function importFailure(error: unknown, url: string, counts: CsvImportCounts): Ap
   }
   if (error instanceof PermanentSourceError) {
     return ApplicationFailure.create({
-      type: "CsvSourceRejected",
+      type: CSV_SOURCE_REJECTED,
       message: reason(error),
       nonRetryable: true,
       details: [counts],
@@ -238,13 +244,13 @@ function importFailure(error: unknown, url: string, counts: CsvImportCounts): Ap
   }
   if (error instanceof TransientSourceError) {
     return ApplicationFailure.create({
-      type: "CsvSourceUnavailable",
+      type: CSV_SOURCE_UNAVAILABLE,
       message: reason(error),
       details: [counts],
     });
   }
   return ApplicationFailure.create({
-    type: "CsvImportError",
+    type: CSV_IMPORT_ERROR,
     message: reason(error),
     details: [counts],
   });

@@ -9,10 +9,7 @@ import {
   PermanentSourceError,
   TransientSourceError,
 } from "../adapters/http-source.ts";
-import {
-  IMPORT_ACTIVITY_MAX_ATTEMPTS,
-  MAX_TRANSCRIPT_ATTEMPTS,
-} from "../domain/pipeline-limits.ts";
+import { TRANSCRIPT_REJECTED, TRANSCRIPT_UNAVAILABLE } from "../domain/failure-types.ts";
 import { DateFormatError, parseSessionDate } from "../domain/session-dates.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
@@ -33,6 +30,20 @@ export type ImportOutcome =
     }
   | { importId: string; status: "failed"; error: string }
   | { importId: string; status: "skipped"; reason: string };
+
+/** What the workflow records when an import's transcript fetch failed for good in a run. */
+export interface TranscriptFailure {
+  importId: string;
+  /** The failure's message, as the activity threw it. */
+  error: string;
+  /** No later run can fix it (TRANSCRIPT_REJECTED): the stage fails for good now. */
+  permanent: boolean;
+  /**
+   * Runs in which a transient failure is retried (SessionImport.attempts counts them): at this
+   * many the stage fails for good; below, the import stays pending for a later run.
+   */
+  maxRuns: number;
+}
 
 /** A finished import holds no claim (lease) any more: if it is ever reset, any run may take it. */
 const LEASE_DONE = { leaseUntil: null, leaseHolder: null };
@@ -205,13 +216,7 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
         });
         throw hostBusyFailure(error);
       }
-      return handleTranscriptFailure(
-        error,
-        importId,
-        session.id,
-        row.attempts,
-        row.fullTranscriptUrl,
-      );
+      throw transcriptFailure(error, row.fullTranscriptUrl);
     }
 
     const text = new TextDecoder("utf-8").decode(Buffer.concat(raw));
@@ -303,57 +308,88 @@ export function createImportProcessingActivities({ db, config, log, hostLimiter 
   }
 
   /**
-   * A permanent failure (404, refused credentials, not http) fails the stage now; a transient one
-   * is retried by Temporal within the run, then by later runs up to MAX_TRANSCRIPT_ATTEMPTS.
+   * The workflow's record of a transcript fetch that failed for good in this run (its retry
+   * policy exhausted, or a failure no retry can help): the stage FAILED with the reason and no
+   * messages, the import's run count (attempts) up by one, and the import done (PROCESSED) when
+   * the failure is permanent or `maxRuns` runs have failed; else it stays pending for a later
+   * run. Once per failed run: a repeat finds the stage FAILED already (a new attempt of the
+   * import sets it IN_PROGRESS first) and changes nothing.
    */
-  async function handleTranscriptFailure(
-    error: unknown,
-    importId: string,
-    sessionId: string,
-    attemptsSoFar: number,
-    url: string,
-  ): Promise<ImportOutcome> {
-    // Bounded: a 60,000-character URL must not become a 60 KB error row or log line.
-    const message = boundText(
-      `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    const ctx = Context.current();
-    const transient =
-      error instanceof TransientSourceError || !(error instanceof PermanentSourceError);
-    const lastAttemptOfRun = ctx.info.attempt >= IMPORT_ACTIVITY_MAX_ATTEMPTS;
-    if (transient && !lastAttemptOfRun) {
-      throw ApplicationFailure.create({ type: "TranscriptUnavailable", message });
-    }
-    const attempts = attemptsSoFar + 1;
-    const final = !transient || attempts >= MAX_TRANSCRIPT_ATTEMPTS;
+  async function recordTranscriptFailure(failure: TranscriptFailure): Promise<ImportOutcome> {
+    const { importId, error } = failure;
+    const session = await db.session.findUnique({ where: { importId }, select: { id: true } });
+    if (!session) return { importId, status: "skipped", reason: "import has no session" };
     // A failed stage holds no messages: none a partial read stored are analysed.
-    await deleteTranscriptMessages(db, { sessionId });
-    await db.$transaction([
-      db.sessionProcessingStatus.update({
-        where: { sessionId_stage: { sessionId, stage: "TRANSCRIPT_FETCH" } },
-        data: {
-          status: "FAILED",
-          completedAt: new Date(),
-          errorMessage: message,
-          retryCount: attempts,
+    await deleteTranscriptMessages(db, { sessionId: session.id });
+    const recorded = await db.$transaction(async (tx) => {
+      const now = new Date();
+      const row = await tx.sessionImport.findUnique({ where: { id: importId } });
+      if (row?.status !== "PENDING") return undefined;
+      const attempts = row.attempts + 1;
+      const final = failure.permanent || attempts >= failure.maxRuns;
+      const stage = await tx.sessionProcessingStatus.updateMany({
+        where: {
+          sessionId: session.id,
+          stage: "TRANSCRIPT_FETCH",
+          status: { in: ["PENDING", "IN_PROGRESS"] },
         },
-      }),
-      db.sessionImport.update({
+        data: { status: "FAILED", completedAt: now, errorMessage: error, retryCount: attempts },
+      });
+      if (stage.count === 0) return undefined;
+      await tx.sessionImport.update({
         where: { id: importId },
         data: final
           ? {
               attempts,
               status: "PROCESSED",
-              processedAt: new Date(),
+              processedAt: now,
               ...LEASE_DONE,
-              errorMessage: message,
+              errorMessage: error,
             }
-          : { attempts, errorMessage: message },
-      }),
-    ]);
-    log.warn({ importId, attempts, final, error: message }, "transcript fetch failed");
-    return { importId, status: "processed", transcript: "failed", messages: 0, error: message };
+          : { attempts, errorMessage: error },
+      });
+      return { attempts, final };
+    });
+    if (recorded) {
+      log.warn({ importId, ...recorded, error }, "transcript fetch failed");
+      return { importId, status: "processed", transcript: "failed", messages: 0, error };
+    }
+    // A repeat (its first run committed, then its worker died) reports what that one recorded.
+    const stage = await db.sessionProcessingStatus.findUnique({
+      where: { sessionId_stage: { sessionId: session.id, stage: "TRANSCRIPT_FETCH" } },
+      select: { status: true, errorMessage: true },
+    });
+    if (stage?.status === "FAILED") {
+      const recordedError = stage.errorMessage ?? error;
+      return {
+        importId,
+        status: "processed",
+        transcript: "failed",
+        messages: 0,
+        error: recordedError,
+      };
+    }
+    return { importId, status: "skipped", reason: "import is no longer pending" };
   }
 
-  return { processImport };
+  return { processImport, recordTranscriptFailure };
+}
+
+/**
+ * A failed transcript fetch as the failure the workflow's retry policy acts on: a permanent one
+ * (404, refused credentials, not http, an HTML page) is not retried; a transient one is, by
+ * Temporal within the run and by later runs (the workflow's recordTranscriptFailure).
+ */
+function transcriptFailure(error: unknown, url: string): ApplicationFailure {
+  // Bounded: a 60,000-character URL must not become a 60 KB error row or log line.
+  const message = boundText(
+    `${describeUrl(url)}: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  const permanent =
+    error instanceof PermanentSourceError && !(error instanceof TransientSourceError);
+  return ApplicationFailure.create({
+    type: permanent ? TRANSCRIPT_REJECTED : TRANSCRIPT_UNAVAILABLE,
+    message,
+    nonRetryable: permanent,
+  });
 }

@@ -4,12 +4,12 @@ import OpenAI from "openai";
 import type { Database } from "../adapters/db/client.ts";
 import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import { analysisRequestBody, transcriptForModel } from "../domain/analysis.ts";
-import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import {
-  type AnalysisAnswer,
-  type AppliedResult,
-  applyAnalysisAnswer,
-} from "./analysis-results.ts";
+  ANALYSIS_ANSWER_MISSING,
+  ANALYSIS_REJECTED,
+  ANALYSIS_UNAVAILABLE,
+} from "../domain/failure-types.ts";
+import { type AppliedResult, applyAnalysisAnswer } from "./analysis-results.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export interface QueueSessionsInput {
@@ -24,6 +24,15 @@ export interface QueueSessionsResult {
   queued: number;
   /** In direct mode, the requests this run must analyse itself. */
   requestIds: string[];
+}
+
+/** What the model-calling step did: stored an answer, found one stored, or found the request ended. */
+export type RequestAnalysisResult = "stored" | "already-stored" | "already-done";
+
+/** A direct-mode answer as stored on its request, before it is validated. */
+interface StoredAnswer {
+  content: string | null;
+  usage: Prisma.InputJsonValue | null;
 }
 
 /** Sessions eligible for analysis: transcript stage final, AI_ANALYSIS pending, company ACTIVE. */
@@ -99,78 +108,145 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
     };
   }
 
-  /** Direct mode: one chat completion for one request, applied at once. */
-  async function analyseRequestDirect(requestId: string): Promise<AppliedResult> {
+  /**
+   * Direct mode, step one (on the rate-limited analysis task queue): one chat completion for one
+   * request, its answer stored as received on the request (rawAnswer). Does nothing, and calls
+   * no model, when an answer is already stored or the request has ended: a retry, or a run that
+   * died between the two steps, never pays for a second call. A failed call throws
+   * ANALYSIS_UNAVAILABLE (retryable) or ANALYSIS_REJECTED (non-retryable); what a final failure
+   * means is the workflow's to decide (recordAnalysisFailure).
+   */
+  async function requestAnalysis(requestId: string): Promise<RequestAnalysisResult> {
     const request = await db.aIProcessingRequest.findUnique({
       where: { id: requestId },
       select: {
         model: true,
         processingStatus: true,
+        rawAnswer: true,
         session: { select: { messages: { orderBy: { order: "asc" } } } },
       },
     });
-    if (
-      !request ||
-      request.processingStatus === "PROCESSING_COMPLETE" ||
-      request.processingStatus === "PROCESSING_FAILED"
-    ) {
-      return "already-done";
-    }
+    if (!request || isEnded(request.processingStatus)) return "already-done";
+    if (request.rawAnswer !== null) return "already-stored";
     const body = analysisRequestBody(request.model, transcriptForModel(request.session.messages));
-    let answer: AnalysisAnswer;
+    let completion: Awaited<ReturnType<typeof openai.chat.completions.create>>;
     try {
-      const completion = await openai.chat.completions.create(body, {
+      completion = await openai.chat.completions.create(body, {
         signal: Context.current().cancellationSignal,
       });
-      answer = {
+    } catch (error) {
+      throw analysisFailure(error);
+    }
+    const raw: StoredAnswer = {
+      content: completion.choices[0]?.message.content ?? null,
+      usage: (completion.usage ?? null) as Prisma.InputJsonValue | null,
+    };
+    // The first stored answer wins: an overlapping attempt's answer is not written over it.
+    await db.aIProcessingRequest.updateMany({
+      where: { id: requestId, rawAnswer: { equals: Prisma.AnyNull } },
+      data: { rawAnswer: raw as unknown as Prisma.InputJsonValue },
+    });
+    return "stored";
+  }
+
+  /**
+   * Direct mode, step two (on the workflow's own queue): validates the stored answer and applies
+   * it to the request and its session, exactly once (applyAnalysisAnswer). An answer that is not
+   * a valid analysis fails the request with its reason; that is a result, not an error.
+   */
+  async function applyStoredAnalysis(requestId: string): Promise<AppliedResult> {
+    const request = await db.aIProcessingRequest.findUnique({
+      where: { id: requestId },
+      select: { processingStatus: true, rawAnswer: true },
+    });
+    if (!request || isEnded(request.processingStatus)) return "already-done";
+    const raw = request.rawAnswer as StoredAnswer | null;
+    if (raw === null) {
+      throw ApplicationFailure.create({
+        type: ANALYSIS_ANSWER_MISSING,
+        message: `analysis request ${requestId} has no stored answer to apply`,
+        nonRetryable: true,
+      });
+    }
+    return applyAnalysisAnswer(
+      db,
+      {
         requestId,
         kind: "answer",
-        content: completion.choices[0]?.message.content ?? null,
-        usage: completion.usage,
-      };
-    } catch (error) {
-      const permanent =
-        error instanceof OpenAI.APIError &&
-        error.status !== undefined &&
-        isPermanentStatus(error.status);
-      const lastAttempt = Context.current().info.attempt >= DIRECT_ANALYSIS_MAX_ATTEMPTS;
-      const reason = `OpenAI request failed: ${error instanceof Error ? error.message : String(error)}`;
-      if (!permanent && !lastAttempt) {
-        throw ApplicationFailure.create({ type: "AnalysisUnavailable", message: reason });
-      }
-      log.warn({ requestId, reason }, "analysis request failed for good");
-      answer = { requestId, kind: "error", error: reason };
-    }
-    // The answer is paid for: a database hiccup while storing it is retried here, so it does
-    // not cost a second model call (an activity retry would ask the model again).
-    return storeWithRetries(
-      () => applyAnalysisAnswer(db, answer, config.analysis.usdToEur),
-      (error, attempt) =>
-        log.warn({ requestId, attempt, err: error }, "storing the analysis failed; retrying"),
+        content: raw.content,
+        usage: raw.usage ?? undefined,
+      },
+      config.analysis.usdToEur,
     );
   }
 
-  return { queueSessionsForAnalysis, analyseRequestDirect };
+  /**
+   * Direct mode: the workflow's record of a request whose model call failed for good (its retry
+   * policy exhausted, or a failure no retry can help). The request and its stages are FAILED
+   * with the reason, once; a request already ended is left as it is.
+   */
+  async function recordAnalysisFailure(input: {
+    requestId: string;
+    error: string;
+  }): Promise<AppliedResult> {
+    log.warn(
+      { requestId: input.requestId, reason: input.error },
+      "analysis request failed for good",
+    );
+    return applyAnalysisAnswer(
+      db,
+      { requestId: input.requestId, kind: "error", error: input.error },
+      config.analysis.usdToEur,
+    );
+  }
+
+  /**
+   * @deprecated Only for session-processing executions started before the two-step analysis
+   * (workflows/session-processing.ts, TWO_STEP_ANALYSIS_PATCH), whose histories schedule this
+   * activity; remove once none is open (a run lasts at most its schedule's run timeout). Both
+   * steps in one activity, and, as those executions expect, a failed call recorded on the
+   * request by the attempt their retry policy would not repeat.
+   */
+  async function analyseRequestDirect(requestId: string): Promise<AppliedResult> {
+    try {
+      await requestAnalysis(requestId);
+    } catch (error) {
+      if (!(error instanceof ApplicationFailure)) throw error;
+      const { attempt, retryPolicy } = Context.current().info;
+      const last =
+        error.nonRetryable || attempt >= (retryPolicy?.maximumAttempts ?? Number.POSITIVE_INFINITY);
+      if (!last) throw error;
+      return recordAnalysisFailure({ requestId, error: error.message });
+    }
+    return applyStoredAnalysis(requestId);
+  }
+
+  return {
+    queueSessionsForAnalysis,
+    requestAnalysis,
+    applyStoredAnalysis,
+    recordAnalysisFailure,
+    analyseRequestDirect,
+  };
+}
+
+function isEnded(status: string): boolean {
+  return status === "PROCESSING_COMPLETE" || status === "PROCESSING_FAILED";
 }
 
 function isPermanentStatus(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429;
 }
 
-const STORE_ATTEMPTS = 5;
-
-/** Runs a database write up to five times, 0.5 s doubling between tries, then gives up. */
-async function storeWithRetries<T>(
-  write: () => Promise<T>,
-  onRetry: (error: unknown, attempt: number) => void,
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (attempt >= STORE_ATTEMPTS) throw error;
-      onRetry(error, attempt);
-      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
-    }
-  }
+/** A failed model call as the failure the workflow's retry policy acts on. */
+function analysisFailure(error: unknown): ApplicationFailure {
+  const permanent =
+    error instanceof OpenAI.APIError &&
+    error.status !== undefined &&
+    isPermanentStatus(error.status);
+  return ApplicationFailure.create({
+    type: permanent ? ANALYSIS_REJECTED : ANALYSIS_UNAVAILABLE,
+    message: `OpenAI request failed: ${error instanceof Error ? error.message : String(error)}`,
+    nonRetryable: permanent,
+  });
 }

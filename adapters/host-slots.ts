@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApplicationFailure } from "@temporalio/common";
-import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import type { Database } from "./db/client.ts";
 
 /**

@@ -151,7 +151,7 @@ async function directCase(ctx: BenchContext, standInUrl: string, concurrency: nu
       temporal.client,
       run.workflowId,
       run.runId,
-      "analyseRequestDirect",
+      "requestAnalysis",
     );
     const p50 = (values: number[]) => percentile(values, 50);
     const cycle = (concurrency * 1000) / rate;

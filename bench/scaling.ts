@@ -55,7 +55,7 @@ async function waitForActivityPollers(client: Client, taskQueue: string, count: 
 
 /** Analysis activities of a run per worker identity; retried ones with their failure reasons. */
 async function activitySplit(client: Client, workflowId: string, runId: string) {
-  const executions = await activityExecutions(client, workflowId, runId, "analyseRequestDirect");
+  const executions = await activityExecutions(client, workflowId, runId, "requestAnalysis");
   const byWorker: Record<string, number> = {};
   const reasons: Record<string, number> = {};
   for (const e of executions) {

@@ -200,7 +200,7 @@ describe("the OpenAI request rate is one limit for the whole fleet", () => {
       const attrs = event.activityTaskScheduledEventAttributes;
       if (attrs) scheduled.set(String(event.eventId), attrs.activityType?.name ?? "");
       const started = event.activityTaskStartedEventAttributes;
-      if (started && scheduled.get(String(started.scheduledEventId)) === "analyseRequestDirect") {
+      if (started && scheduled.get(String(started.scheduledEventId)) === "requestAnalysis") {
         dispatched.push({
           at: Number(event.eventTime?.seconds ?? 0) * 1000 + (event.eventTime?.nanos ?? 0) / 1e6,
           identity: started.identity?.split(":")[0] ?? "",

@@ -70,6 +70,8 @@ describe("recorded workflow histories replay against the current workflow code",
     const { failures } = await replay({ code: incompatible.code });
     expect(failures.map((f) => f.workflowId).sort()).toEqual([
       "csvImportWorkflow",
+      "csvImportWorkflow-before-retry-owner",
+      "csvImportWorkflow-final-failure",
       "csvImportWorkflow-progress-total",
     ]);
     expect(failures[0]?.error).toMatch(/[Nn]ondeterminism/);

@@ -290,7 +290,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
 
     const call = spans.find((s) => s.name === "openai POST /v1/chat/completions");
     expect(call?.traceId).toBe(traceOf(analysisRun.workflowId));
-    expect(byId.get(call?.parentSpanId ?? "")?.name).toBe("RunActivity:analyseRequestDirect");
+    expect(byId.get(call?.parentSpanId ?? "")?.name).toBe("RunActivity:requestAnalysis");
     expect(call?.attributes).toMatchObject({
       "gen_ai.system": "openai",
       "gen_ai.request.model": "gpt-4o-mini",

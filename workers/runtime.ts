@@ -1,7 +1,7 @@
 import { Client } from "@temporalio/client";
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from "@temporalio/worker";
 import type OpenAI from "openai";
-import { createActivities } from "../activities/index.ts";
+import { type ActivityWorker, createWorkerActivities } from "../activities/index.ts";
 import type { Config } from "../adapters/config.ts";
 import type { Database } from "../adapters/db/client.ts";
 import type { Logger } from "../adapters/logger.ts";
@@ -88,7 +88,7 @@ const MAX_RESTART_DELAY_MS = 60_000;
 /** One Temporal worker: a task queue this process polls, with its slots and rate limit. */
 interface WorkerSpec {
   /** The scheduler type, or `analysis` for the direct-mode model calls. */
-  key: string;
+  key: ActivityWorker;
   taskQueue: string;
   /** Polls workflow tasks too (the analysis queue carries activities only). */
   workflows: boolean;
@@ -139,7 +139,7 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
   const workflowBundle = options.workflowBundle ?? (await loadWorkflowBundle(log));
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   const tracing = await startTracing(config, log);
-  const activities = createActivities({
+  const activitiesOf = createWorkerActivities({
     db,
     log,
     config,
@@ -173,7 +173,8 @@ export async function startWorkers(options: StartWorkersOptions): Promise<Runnin
       namespace: config.temporal.namespace,
       taskQueue: spec.taskQueue,
       identity: `${config.scheduler.instanceId}:${spec.key}`,
-      activities,
+      // Only this queue's own activities: a task of another stage is never run here.
+      activities: activitiesOf(spec.key),
       ...(spec.workflows ? { workflowBundle } : {}),
       // Activity spans, and the sink the workflow interceptors (in the bundle) export to.
       ...tracing.workerOptions,

@@ -2,12 +2,14 @@ import {
   ActivityFailure,
   ApplicationFailure,
   continueAsNew,
+  isCancellation,
   patched,
   proxyActivities,
+  workflowInfo,
 } from "@temporalio/workflow";
 import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activities/csv-import.ts";
 import type { Activities } from "../activities/index.ts";
-import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import { CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {
@@ -65,13 +67,36 @@ export interface CsvImportState {
 /** Marks runs that count their companies first (the progress total). */
 const PROGRESS_TOTAL_PATCH = "csv-import-progress-total";
 
+/**
+ * Marks runs that record a company's final import failure themselves (recordCompanyImportFailure)
+ * once the retry policy is exhausted; before it, the import activity did on its last attempt. A
+ * failure already in the history when this code replays it was recorded that way.
+ */
+const RECORD_IMPORT_FAILURE_PATCH = "csv-import-records-final-failure";
+
 /** Companies reported one by one in the run summary (with rejection samples below the first). */
 const DETAILED_COMPANIES_LIMIT = 200;
 
-const { listCsvImportCompanies, countCsvImportCompanies } = proxyActivities<Activities>({
-  startToCloseTimeout: "1m",
-  retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
-});
+const { listCsvImportCompanies, countCsvImportCompanies, recordCompanyImportFailure } =
+  proxyActivities<Activities>({
+    startToCloseTimeout: "1m",
+    retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
+  });
+
+/** A company's import failed for good in this run: its import health says so, once per run. */
+async function recordFinalFailure(companyId: string, error: unknown): Promise<void> {
+  if (isCancellation(error) || !patched(RECORD_IMPORT_FAILURE_PATCH)) return;
+  try {
+    await recordCompanyImportFailure({
+      companyId,
+      runId: workflowInfo().workflowId,
+      error: describeError(error),
+    });
+  } catch (cause) {
+    // Health bookkeeping never fails the run; the run record still names the company.
+    if (isCancellation(cause)) throw cause;
+  }
+}
 
 function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
   return proxyActivities<Activities>({
@@ -82,7 +107,7 @@ function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
       backoffCoefficient: 2,
       maximumInterval: "1m",
       maximumAttempts: 3,
-      nonRetryableErrorTypes: ["CsvSourceRejected", SOURCE_HOST_BUSY],
+      nonRetryableErrorTypes: [CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY],
     },
   });
 }
@@ -142,7 +167,10 @@ export async function csvImportWorkflow(
           } catch (error) {
             const deferral = deferralFor(error);
             if (deferral) return deferral;
-            addResult(state.counts, failedCompany(company, error, Date.now() - started));
+            const failed = failedCompany(company, error, Date.now() - started);
+            // The retry policy is exhausted (or no retry can help): this failure is final.
+            await recordFinalFailure(company.id, error);
+            addResult(state.counts, failed);
           }
           return "done";
         },

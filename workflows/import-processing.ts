@@ -1,7 +1,21 @@
-import { continueAsNew, proxyActivities } from "@temporalio/workflow";
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  patched,
+  proxyActivities,
+} from "@temporalio/workflow";
 import type { ImportOutcome, ImportRef } from "../activities/import-processing.ts";
 import type { Activities } from "../activities/index.ts";
-import { IMPORT_ACTIVITY_MAX_ATTEMPTS, SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import {
+  SOURCE_HOST_BUSY,
+  TRANSCRIPT_REJECTED,
+  TRANSCRIPT_UNAVAILABLE,
+} from "../domain/failure-types.ts";
+import {
+  IMPORT_ACTIVITY_MAX_ATTEMPTS,
+  MAX_TRANSCRIPT_ATTEMPTS,
+} from "../domain/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
 import { deferralFor, type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
@@ -55,10 +69,26 @@ export interface ImportProcessingState {
 
 const MAX_REPORTED_ERRORS = 20;
 
-const { claimPendingImports, releaseImportLeases } = proxyActivities<Activities>({
-  startToCloseTimeout: "1m",
-  retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
-});
+const { claimPendingImports, releaseImportLeases, recordTranscriptFailure } =
+  proxyActivities<Activities>({
+    startToCloseTimeout: "1m",
+    retry: { initialInterval: "1s", maximumInterval: "30s", maximumAttempts: 5 },
+  });
+
+/**
+ * Marks runs that record a transcript fetch's final failure themselves (recordTranscriptFailure)
+ * once processImport's retry policy is exhausted; before it, processImport did on what it took
+ * for its last attempt. A failure already in the history when this code replays it predates it.
+ */
+const RECORD_TRANSCRIPT_FAILURE_PATCH = "import-processing-records-transcript-failure";
+
+/** The transcript failure an exhausted (or non-retryable) processImport ended with, if any. */
+function transcriptFailureOf(error: unknown): { message: string; permanent: boolean } | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  if (cause.type !== TRANSCRIPT_UNAVAILABLE && cause.type !== TRANSCRIPT_REJECTED) return undefined;
+  return { message: cause.message, permanent: cause.type === TRANSCRIPT_REJECTED };
+}
 
 /**
  * Creates Sessions from pending imports until none is left or the run deadline passes. Imports
@@ -80,7 +110,7 @@ export async function importProcessingWorkflow(
           backoffCoefficient: 2,
           maximumInterval: "30s",
           maximumAttempts: IMPORT_ACTIVITY_MAX_ATTEMPTS,
-          nonRetryableErrorTypes: [SOURCE_HOST_BUSY],
+          nonRetryableErrorTypes: [SOURCE_HOST_BUSY, TRANSCRIPT_REJECTED],
         },
       });
       const state: ImportProcessingState = previous ?? {
@@ -123,8 +153,27 @@ export async function importProcessingWorkflow(
           } catch (error) {
             const deferral = deferralFor(error);
             if (deferral) return deferral;
+            // The transcript could not be fetched in this run: what that means for the import
+            // (a later run, or failed for good) is recorded here, once.
+            const transcript = transcriptFailureOf(error);
+            if (transcript && patched(RECORD_TRANSCRIPT_FAILURE_PATCH)) {
+              try {
+                outcome = await recordTranscriptFailure({
+                  importId: ref.id,
+                  error: transcript.message,
+                  permanent: transcript.permanent,
+                  maxRuns: MAX_TRANSCRIPT_ATTEMPTS,
+                });
+              } catch (recordError) {
+                counts.failed += 1;
+                noteError(ref.id, describeError(recordError));
+                return "done";
+              }
+              tally(counts, outcome, noteError);
+              return "done";
+            }
             // Retries ran out on something unexpected (e.g. the database): the import stays
-            // pending for a later run.
+            // pending for a later run (its processing attempts are counted on the row).
             counts.failed += 1;
             noteError(ref.id, describeError(error));
             return "done";

@@ -6,7 +6,7 @@ import {
   proxyActivities,
 } from "@temporalio/workflow";
 import type { Activities } from "../activities/index.ts";
-import { SOURCE_HOST_BUSY } from "../domain/pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import type { ItemResult } from "./drain.ts";
 import type { RunIdentity } from "./run-record.ts";
 

@@ -1,5 +1,14 @@
-import { continueAsNew, proxyActivities } from "@temporalio/workflow";
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  continueAsNew,
+  isCancellation,
+  patched,
+  proxyActivities,
+} from "@temporalio/workflow";
+import type { AppliedResult } from "../activities/analysis-results.ts";
 import type { Activities } from "../activities/index.ts";
+import { ANALYSIS_REJECTED } from "../domain/failure-types.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
@@ -51,6 +60,31 @@ const { queueSessionsForAnalysis } = proxyActivities<Activities>({
 });
 
 /**
+ * Marks executions that analyse in two steps (requestAnalysis, then applyStoredAnalysis) and
+ * record a final model failure themselves (recordAnalysisFailure). Executions started before it
+ * replay with the one-step analyseRequestDirect they scheduled.
+ */
+export const TWO_STEP_ANALYSIS_PATCH = "two-step-direct-analysis";
+
+// Database-only steps: cheap to repeat, so they get more room than the paid model call.
+const { applyStoredAnalysis, recordAnalysisFailure } = proxyActivities<Activities>({
+  startToCloseTimeout: "2m",
+  retry: {
+    initialInterval: "1s",
+    backoffCoefficient: 2,
+    maximumInterval: "1m",
+    maximumAttempts: 10,
+  },
+});
+
+/** Why a model call failed for good, as recorded on the request. */
+function analysisFailureReason(error: unknown): string {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.message) return cause.message;
+  return `OpenAI request failed: ${describeError(error)}`;
+}
+
+/**
  * Queues sessions with messages for AI analysis (and skips those without) until none is left or
  * the run deadline passes. In batch mode the batch-processing scheduler takes it from there; in
  * direct mode this run analyses them, through a sliding window of model calls.
@@ -62,7 +96,8 @@ export async function sessionProcessingWorkflow(
     input,
     input.continuation,
     async (run, previous, tracker) => {
-      const { analyseRequestDirect } = proxyActivities<Activities>({
+      // The model call: on the rate-limited analysis queue, its retries the only ones it gets.
+      const { analyseRequestDirect, requestAnalysis } = proxyActivities<Activities>({
         ...(input.analysisTaskQueue ? { taskQueue: input.analysisTaskQueue } : {}),
         startToCloseTimeout: "5m",
         retry: {
@@ -70,8 +105,25 @@ export async function sessionProcessingWorkflow(
           backoffCoefficient: 2,
           maximumInterval: "1m",
           maximumAttempts: DIRECT_ANALYSIS_MAX_ATTEMPTS,
+          nonRetryableErrorTypes: [ANALYSIS_REJECTED],
         },
       });
+      // Decided once per execution, before its first analysis: an execution never mixes both.
+      const twoStep = input.mode === "direct" && patched(TWO_STEP_ANALYSIS_PATCH);
+      /**
+       * One request: the model's answer stored (no second call if one is), then applied. When
+       * the call fails for good, the request is failed with the reason here, once.
+       */
+      const analyse = async (requestId: string): Promise<AppliedResult> => {
+        if (!twoStep) return analyseRequestDirect(requestId);
+        try {
+          await requestAnalysis(requestId);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          return recordAnalysisFailure({ requestId, error: analysisFailureReason(error) });
+        }
+        return applyStoredAnalysis(requestId);
+      };
       const state: SessionProcessingState = previous ?? {
         counts: {
           mode: input.mode,
@@ -118,7 +170,7 @@ export async function sessionProcessingWorkflow(
         },
         work: async (requestId) => {
           try {
-            const result = await analyseRequestDirect(requestId);
+            const result = await analyse(requestId);
             if (result === "completed") counts.analysed += 1;
             else if (result === "failed") counts.failed += 1;
           } catch (error) {

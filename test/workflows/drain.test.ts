@@ -6,7 +6,7 @@ import type {
   ListCompaniesInput,
 } from "../../activities/csv-import.ts";
 import type { RunFinish, RunProgress, RunStart } from "../../activities/run-records.ts";
-import { SOURCE_HOST_BUSY } from "../../domain/pipeline-limits.ts";
+import { SOURCE_HOST_BUSY } from "../../domain/failure-types.ts";
 import type { CsvImportRunCounts, CsvImportWorkflowInput } from "../../workflows/csv-import.ts";
 import type { RunSummary } from "../../workflows/run-record.ts";
 import { mockedActivityRuns } from "./mocked-run.ts";

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "AIProcessingRequest" ADD COLUMN     "rawAnswer" JSONB;

@@ -5,7 +5,7 @@ import {
   MAX_FIELD_LENGTH,
   parseSessionRow,
   readSessionCsv,
-} from "../domain/csv-rows.ts";
+} from "../../domain/csv-rows.ts";
 
 const ROW =
   "284c6849-aaaa,30.04.2025 11:41:48,30.04.2025 11:45:02,31.176.221.57,BA,english,1,happy,no,no,https://example.test/chats/284c6849.txt,3.977,6537,0.0010,Greeting,Good day";

@@ -1,14 +1,36 @@
 import { defineConfig } from "vitest/config";
 
+const timeouts = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 60_000 };
+
+/**
+ * Two layers (docs/testing.md). `unit`: pure rules, parsers and manifests, no services, files in
+ * parallel (`npm run test:unit`). `integration`: the real-service suites, after the unit layer,
+ * on one Temporal dev server and one PostgreSQL (test/global-setup.ts). Each integration file has
+ * its own database, REGION and, per parallel worker, Temporal namespace, so two files run side by
+ * side; more would starve a 2-core machine's Temporal server and PostgreSQL of CPU.
+ */
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["test/global-setup.ts"],
-    // Integration tests share one Temporal dev server and PostgreSQL: one file at a time keeps
-    // a 2-core machine responsive; each file still gets its own database and task queues.
-    fileParallelism: false,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    teardownTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          sequence: { groupOrder: 0 },
+          ...timeouts,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/unit/**"],
+          globalSetup: ["test/global-setup.ts"],
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+          ...timeouts,
+        },
+      },
+    ],
   },
 });

@@ -63,6 +63,20 @@ interface ImportProgress {
   counts: CsvImportCounts;
 }
 
+/**
+ * Counts a rejected row and keeps the reasons of the first MAX_REPORTED_REJECTIONS lines of the
+ * file: conflicts arrive when their chunk is stored, after later lines were read.
+ */
+function addRejection(counts: CsvImportCounts, line: number, reason: string): void {
+  counts.rejected += 1;
+  const list = counts.rejections;
+  if (list.length >= MAX_REPORTED_REJECTIONS && line > (list.at(-1)?.line ?? 0)) return;
+  let at = list.length;
+  while (at > 0 && (list[at - 1]?.line ?? 0) > line) at -= 1;
+  list.splice(at, 0, { line, reason: boundText(reason) });
+  if (list.length > MAX_REPORTED_REJECTIONS) list.pop();
+}
+
 export function emptyCounts(): CsvImportCounts {
   return { rowsRead: 0, inserted: 0, duplicates: 0, rejected: 0, rejections: [] };
 }
@@ -121,11 +135,16 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     // becomes the committed one only once the chunk's insert succeeded.
     const flush = async () => {
       const mark = { recordsDone: recordsSeen, counts: structuredClone(counts) };
-      await writer.flush((inserted, rows) => {
+      await writer.flush(({ inserted, conflicts }, rows) => {
         counts.inserted += inserted;
-        counts.duplicates += rows - inserted;
+        counts.duplicates += rows - inserted - conflicts.length;
         mark.counts.inserted = counts.inserted;
         mark.counts.duplicates = counts.duplicates;
+        // Conflicts are known once their chunk is stored; they join the rejections then.
+        for (const { line, reason } of conflicts) {
+          addRejection(counts, line, reason);
+          addRejection(mark.counts, line, reason);
+        }
         committed = mark;
         ctx.heartbeat(committed);
       });
@@ -134,12 +153,6 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     // A slow source still heartbeats, so the activity is not mistaken for a dead worker.
     const beatEvery = Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
     const ticker = setInterval(() => ctx.heartbeat(committed), beatEvery);
-
-    const reject = (line: number, reason: string) => {
-      counts.rejected += 1;
-      if (counts.rejections.length < MAX_REPORTED_REJECTIONS)
-        counts.rejections.push({ line, reason: boundText(reason) });
-    };
 
     const credentials =
       company.csvUsername && company.csvPassword
@@ -178,7 +191,7 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
           if (recordsSeen <= skipUntil) continue;
           counts.rowsRead += 1;
           if (event.kind === "row") writer.add(event.row);
-          else reject(event.line, event.reason);
+          else addRejection(counts, event.line, event.reason);
           if (
             writer.rows >= CHUNK_ROWS ||
             writer.bytes >= CHUNK_MAX_BYTES ||

@@ -232,8 +232,8 @@ async function importAtSize(
         allowPrivateNetworks: true,
       });
       const writer = new SessionImportWriter(pgPoolOf(candidateDb), company.id);
-      const committed = (count: number) => {
-        inserted += count;
+      const committed = (outcome: { inserted: number }) => {
+        inserted += outcome.inserted;
       };
       for await (const batch of readSessionCsvBatches(body.body)) {
         for (const event of batch) {

@@ -124,6 +124,11 @@ function clip(value: string): string {
   return value.length > 40 ? `${value.slice(0, 40)}…` : value;
 }
 
+/** The rejection of a row whose session id came earlier in the same file with other values. */
+export function conflictReason(sessionId: string, firstLine: number): string {
+  return `conflict: session_id "${clip(sessionId)}" appeared on line ${firstLine} with different data; the first row is kept`;
+}
+
 export interface SessionRowOptions {
   /** Zone of the wall-clock dates (IMPORT_TIME_ZONE), to compare start and end. */
   timeZone?: string;
@@ -235,146 +240,11 @@ function foreignDelimiter(fields: readonly string[], line: number): string | und
 }
 
 /**
- * A 53-bit digest of a record's values (cyrb53), to tell an identical repeat from a conflicting
- * one. Not cryptographic: at worst a forged repeat is counted as a duplicate instead of a
- * conflict, and the first row is kept either way. A sha1 per row cost ~13% of the parse.
- */
-function digest(fields: readonly string[]): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
-  for (const field of fields) {
-    for (let i = 0; i < field.length; i++) {
-      const ch = field.charCodeAt(i);
-      h1 = Math.imul(h1 ^ ch, 2654435761);
-      h2 = Math.imul(h2 ^ ch, 1597334677);
-    }
-    // A separator, so ["ab", "c"] and ["a", "bc"] differ.
-    h1 = Math.imul(h1 ^ 0x10001, 2654435761);
-    h2 = Math.imul(h2 ^ 0x10001, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
-}
-
-/** 32-bit FNV-1a over an id's UTF-8 bytes: where its slot starts. */
-function idHash(bytes: Buffer, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] ?? 0), 0x01000193);
-  return h >>> 0;
-}
-
-function grownFloat64(array: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
-  const grown = new Float64Array(array.length * 2);
-  grown.set(array);
-  return grown;
-}
-
-function grownUint32(array: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
-  const grown = new Uint32Array(array.length * 2);
-  grown.set(array);
-  return grown;
-}
-
-/**
- * The session ids of one file, each with the line and digest of its first row. Hand-written on
- * purpose: a Map of 1,000,000 string keys held ~70 MB of small heap objects that every major GC
- * walks, plus ~30 MB more while it rehashed. Here the ids are UTF-8 bytes in one growing buffer,
- * found through an open-addressing table of entry numbers, with per-entry typed arrays: ~44 MB
- * at 1,000,000 ids of 16 characters, in a few large objects the GC does not look into. Ids are
- * compared byte for byte, so a hash collision never makes two sessions one.
- */
-export class SeenSessions {
-  #ids = Buffer.allocUnsafe(64 * 1024);
-  #idsLength = 0;
-  /** Where each entry's id starts in #ids; it ends where the next one starts. */
-  #starts = new Uint32Array(1024);
-  #lines = new Float64Array(1024);
-  #digests = new Float64Array(1024);
-  #count = 0;
-  /** Entry number + 1 per slot, 0 when empty; at most half full. */
-  #slots = new Uint32Array(2048);
-
-  get size(): number {
-    return this.#count;
-  }
-
-  /**
-   * The entry of an earlier row with this id, or -1 when the id is new (it is then recorded with
-   * this row's line and digest).
-   */
-  firstSeen(id: string, line: number, digest: number): number {
-    // The id's bytes go after the last one; kept only when the id turns out to be new.
-    if (this.#idsLength + id.length * 3 > this.#ids.length) {
-      const grown = Buffer.allocUnsafe(
-        Math.max(this.#ids.length * 2, this.#idsLength + id.length * 3),
-      );
-      this.#ids.copy(grown, 0, 0, this.#idsLength);
-      this.#ids = grown;
-    }
-    const at = this.#idsLength;
-    const bytes = this.#ids.write(id, at);
-    const hash = idHash(this.#ids, at, at + bytes);
-    const mask = this.#slots.length - 1;
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const entry = (this.#slots[slot] ?? 0) - 1;
-      if (entry < 0) {
-        this.#record(slot, at + bytes, line, digest);
-        return -1;
-      }
-      const start = this.#starts[entry] ?? 0;
-      const end = this.#endOf(entry);
-      if (end - start === bytes && this.#ids.compare(this.#ids, at, at + bytes, start, end) === 0) {
-        return entry;
-      }
-    }
-  }
-
-  lineOf(entry: number): number {
-    return this.#lines[entry] ?? 0;
-  }
-
-  digestOf(entry: number): number {
-    return this.#digests[entry] ?? 0;
-  }
-
-  /** Where an entry's id ends: where the next one starts, or the end of the ids written. */
-  #endOf(entry: number): number {
-    return entry + 1 < this.#count ? (this.#starts[entry + 1] ?? 0) : this.#idsLength;
-  }
-
-  #record(slot: number, idsEnd: number, line: number, digest: number) {
-    const entry = this.#count;
-    if (entry === this.#starts.length) {
-      this.#starts = grownUint32(this.#starts);
-      this.#lines = grownFloat64(this.#lines);
-      this.#digests = grownFloat64(this.#digests);
-    }
-    this.#starts[entry] = this.#idsLength;
-    this.#lines[entry] = line;
-    this.#digests[entry] = digest;
-    this.#idsLength = idsEnd;
-    this.#slots[slot] = entry + 1;
-    this.#count = entry + 1;
-    if (this.#count * 2 > this.#slots.length) this.#rehash();
-  }
-
-  #rehash(): void {
-    const slots = new Uint32Array(this.#slots.length * 2);
-    const mask = slots.length - 1;
-    for (let entry = 0; entry < this.#count; entry++) {
-      let slot = idHash(this.#ids, this.#starts[entry] ?? 0, this.#endOf(entry)) & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = entry + 1;
-    }
-    this.#slots = slots;
-  }
-}
-
-/**
- * Streams a session CSV as rows and rejections, in file order, holding one record at a time
- * (plus a digest per session id, to find conflicting repeats). Works on any byte stream.
- * Throws CsvFileError when the file as a whole is not a session CSV.
+ * Streams a session CSV as rows and rejections, in file order, holding one record at a time.
+ * Works on any byte stream. Throws CsvFileError when the file as a whole is not a session CSV.
+ * A repeated session id is passed on as a row: whether it is an identical repeat (a duplicate)
+ * or a conflict is decided where the rows are stored (activities/session-import-insert.ts), so
+ * memory does not grow with the number of sessions in a file.
  */
 export async function* readSessionCsv(
   source: Readable,
@@ -388,7 +258,6 @@ export async function* readSessionCsvBatches(
   source: Readable,
   options: SessionRowOptions = {},
 ): AsyncGenerator<CsvEvent[]> {
-  const seen = new SeenSessions();
   let first = true;
   const event = (record: CsvRecord): CsvEvent => {
     if (record.kind === "error") {
@@ -406,17 +275,6 @@ export async function* readSessionCsvBatches(
     }
     const parsed = parseSessionRow(record.fields, record.line, options);
     if (!parsed.ok) return { kind: "rejected", line: record.line, reason: parsed.reason };
-    const id = parsed.row.externalSessionId;
-    const values = digest(record.fields);
-    const earlier = seen.firstSeen(id, record.line, values);
-    if (earlier >= 0 && seen.digestOf(earlier) !== values) {
-      return {
-        kind: "rejected",
-        line: record.line,
-        reason: `conflict: session_id "${clip(id)}" appeared on line ${seen.lineOf(earlier)} with different data; the first row is kept`,
-      };
-    }
-    // An identical repeat goes on, and is counted as a duplicate when inserted.
     return { kind: "row", row: parsed.row };
   };
   for await (const records of readCsvRecordBatches(source)) yield records.map(event);

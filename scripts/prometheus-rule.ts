@@ -4,7 +4,7 @@
  *
  *   npm run prometheus:rule
  *
- * test/prometheus-rules.test.ts fails when the committed file differs from what this writes.
+ * test/unit/prometheus-rules.test.ts fails when the committed file differs from what this writes.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";

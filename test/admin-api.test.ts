@@ -173,7 +173,7 @@ describe("admin API", () => {
     });
     expect(csv?.workers.map((w) => w.identity)).toContain("admin-test:csv-import");
     expect(csv?.temporalUiUrl).toBe(
-      `http://localhost:8233/namespaces/default/schedules/${csv?.scheduleId}`,
+      `http://localhost:8233/namespaces/${stack.config.temporal.namespace}/schedules/${csv?.scheduleId}`,
     );
   });
 
@@ -260,7 +260,7 @@ describe("admin API", () => {
     // The request the Temporal UI sends (PatchSchedule with its user's identity).
     const before = Date.now();
     await stack.client.workflowService.patchSchedule({
-      namespace: "default",
+      namespace: stack.config.temporal.namespace,
       scheduleId: def.scheduleId,
       identity: "carol@example.com",
       requestId: `ui-${Date.now()}`,

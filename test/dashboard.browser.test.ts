@@ -16,6 +16,7 @@ import {
   startTestStack,
   type TestStack,
   testConfig,
+  testNamespace,
   triggerRun,
   waitFor,
 } from "./support/harness.ts";
@@ -209,7 +210,9 @@ describe("dashboard in a browser", () => {
     await signIn(dashboard);
     const link = row(dashboard, "csv-import").getByRole("link", { name: /Temporal UI/ });
     const href = await link.getAttribute("href");
-    expect(href).toBe(`${temporalUi}/namespaces/default/schedules/${scheduleId("csv-import")}`);
+    expect(href).toBe(
+      `${temporalUi}/namespaces/${testNamespace()}/schedules/${scheduleId("csv-import")}`,
+    );
 
     const ui = await context.newPage();
     await ui.goto(href ?? "");

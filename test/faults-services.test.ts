@@ -17,6 +17,7 @@ import {
   type TestHttpServer,
   type TestStack,
   testDatabase,
+  testNamespace,
   triggerRun,
   waitFor,
 } from "./support/harness.ts";
@@ -137,6 +138,8 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
         port,
         dbFile: join(dir, "temporal.db"),
         headless: true,
+        // The namespace the stack's configuration names (testNamespace).
+        namespace: testNamespace(),
       });
     let server: DevServer = await start();
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -20,6 +20,12 @@ import { bundleWorkflows } from "../workers/workflow-bundle.ts";
 declare module "vitest" {
   export interface ProvidedContext {
     temporalAddress: string;
+    /**
+     * Temporal namespaces for the test files, one per parallel test worker (testNamespace in
+     * support/harness.ts): a worker's schedule reconcile lists and deletes orphans namespace-wide,
+     * so files that run side by side must not share one. ["default"] on an outside server.
+     */
+    temporalNamespaces: string[];
     /** The test server's Temporal Web UI (else TEMPORAL_UI_URL, else ""). */
     temporalUiUrl: string;
     temporalCli: string;
@@ -32,6 +38,9 @@ declare module "vitest" {
   }
 }
 
+/** More than any project's maxWorkers (vitest.config.ts). */
+const TEST_NAMESPACES = 4;
+
 /**
  * Real services for the whole run: a Temporal dev server (or TEMPORAL_ADDRESS) and PostgreSQL
  * (DATABASE_URL's server, or an embedded one), with a freshly migrated template database.
@@ -43,13 +52,19 @@ export default async function setup(project: TestProject) {
   const temporalCli = await ensureTemporalCli();
   let temporalAddress = process.env.TEMPORAL_ADDRESS;
   let temporalUiUrl = process.env.TEMPORAL_UI_URL ?? "";
+  let temporalNamespaces = ["default"];
   if (!temporalAddress) {
+    temporalNamespaces = Array.from(
+      { length: TEST_NAMESPACES },
+      (_, i) => `livedash-test-${i + 1}`,
+    );
     // With its Web UI: the dashboard's browser tests drive the Temporal UI too.
     const server = await startTemporalDevServer({
       cli: temporalCli,
       port: await freePort(),
       uiPort: await freePort(),
       uiNoNews: true,
+      extraNamespaces: temporalNamespaces,
     });
     temporalAddress = server.address;
     temporalUiUrl = server.uiUrl ?? "";
@@ -71,6 +86,7 @@ export default async function setup(project: TestProject) {
 
   project.provide("temporalAddress", temporalAddress);
   project.provide("temporalUiUrl", temporalUiUrl);
+  project.provide("temporalNamespaces", temporalNamespaces);
   project.provide("temporalCli", temporalCli);
   project.provide("postgresAdminUrl", postgresAdminUrl);
   project.provide("templateDatabase", templateDatabase);

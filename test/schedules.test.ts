@@ -202,7 +202,7 @@ describe("schedule reconciliation against the Temporal dev server", () => {
     try {
       const known = new Set(schedulerDefinitions(config).map((d) => d.scheduleId));
       const orphans = await waitFor("both orphans listed", async () => {
-        const found = await findOrphanedSchedules(client, "default", known);
+        const found = await findOrphanedSchedules(client, config.temporal.namespace, known);
         const ids = found.map((o) => o.scheduleId);
         return ids.includes(oldCsv.scheduleId) && ids.includes(oldImport.scheduleId)
           ? found
@@ -215,7 +215,7 @@ describe("schedule reconciliation against the Temporal dev server", () => {
         paused: false,
         pollers: 0,
       });
-      const removed = await removeOrphanedSchedules(client, "default", known);
+      const removed = await removeOrphanedSchedules(client, config.temporal.namespace, known);
       expect(removed).toContain(oldCsv.scheduleId);
       expect(removed).not.toContain(oldImport.scheduleId);
       await expect(client.schedule.getHandle(oldCsv.scheduleId).describe()).rejects.toThrow();

@@ -70,6 +70,8 @@ export interface DevServerOptions {
   uiNoNews?: boolean;
   headless?: boolean;
   namespace?: string;
+  /** More namespaces to create at start (tests: one per parallel test worker). */
+  extraNamespaces?: readonly string[];
   logLevel?: string;
   /** Where the server's own output goes (default: discarded). */
   stdio?: "inherit" | "ignore";
@@ -95,6 +97,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   if (!options.headless && options.uiNoNews) args.push("--ui-disable-news-fetch");
   if (options.namespace && options.namespace !== "default")
     args.push("--namespace", options.namespace);
+  for (const namespace of options.extraNamespaces ?? []) args.push("--namespace", namespace);
   args.push("--log-level", options.logLevel ?? "error");
 
   const address = `${ip}:${options.port}`;

@@ -19,6 +19,16 @@ import { type RunningWorkers, startWorkers } from "../../workers/runtime.ts";
 
 export const silentLog = createLogger("silent");
 
+/**
+ * This test worker's Temporal namespace: files that run at the same time get different ones
+ * (VITEST_POOL_ID numbers the workers running side by side from 1).
+ */
+export function testNamespace(): string {
+  const namespaces = inject("temporalNamespaces");
+  const worker = Number(process.env.VITEST_POOL_ID ?? "1");
+  return namespaces[(worker - 1) % namespaces.length] ?? "default";
+}
+
 /** Midnight on January 1st. */
 const NEVER_DURING_TESTS = "0 0 1 1 *";
 
@@ -59,6 +69,7 @@ export function testEnv(
   return {
     DATABASE_URL: databaseUrl,
     TEMPORAL_ADDRESS: inject("temporalAddress"),
+    TEMPORAL_NAMESPACE: testNamespace(),
     REGION: `t${randomBytes(3).toString("hex")}`,
     LOG_LEVEL: "silent",
     WORKER_SHUTDOWN_GRACE_MS: "2000",

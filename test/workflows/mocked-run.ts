@@ -3,6 +3,7 @@ import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Worker, type WorkerOptions } from "@temporalio/worker";
 import { afterAll, beforeAll, inject } from "vitest";
 import { UNTRACED_SINKS } from "../../adapters/tracing.ts";
+import { testNamespace } from "../support/harness.ts";
 
 /**
  * Runs one workflow of the production bundle on a real worker, with mocked activities, against
@@ -16,6 +17,7 @@ export function mockedActivityRuns(prefix: string) {
   beforeAll(async () => {
     env = await TestWorkflowEnvironment.createFromExistingServer({
       address: inject("temporalAddress"),
+      namespace: testNamespace(),
     });
   });
   afterAll(async () => {
@@ -39,6 +41,7 @@ export function mockedActivityRuns(prefix: string) {
       const taskQueue = `${prefix}-${process.pid}-${queue++}`;
       const worker = await Worker.create({
         connection: nativeConnection,
+        namespace: testNamespace(),
         taskQueue,
         workflowBundle: { code: inject("workflowBundleCode") },
         sinks: UNTRACED_SINKS,

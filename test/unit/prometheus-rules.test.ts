@@ -5,8 +5,8 @@ import {
   PROMETHEUS_RULE_FILE,
   prometheusRuleFrom,
   RULES_FILE,
-} from "../scripts/prometheus-rule.ts";
-import { promtool } from "./support/prometheus.ts";
+} from "../../scripts/prometheus-rule.ts";
+import { promtool } from "../support/prometheus.ts";
 
 interface Rule {
   alert?: string;

@@ -7,8 +7,8 @@ import {
   PermanentSourceError,
   type SourceRequest,
   TransientSourceError,
-} from "../adapters/http-source.ts";
-import { parseNetworkRange, refusedAddressReason } from "../domain/address-policy.ts";
+} from "../../adapters/http-source.ts";
+import { parseNetworkRange, refusedAddressReason } from "../../domain/address-policy.ts";
 
 /**
  * What openSource refuses to reach and how it fails, against real local servers. The server

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTranscript, parseTranscriptLine, transcriptLines } from "../domain/transcript.ts";
+import { parseTranscript, parseTranscriptLine, transcriptLines } from "../../domain/transcript.ts";
 
 async function linesOf(chunks: (string | Uint8Array)[]): Promise<string[]> {
   const lines: string[] = [];

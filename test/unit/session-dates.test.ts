@@ -6,7 +6,7 @@ import {
   parseSessionDate,
   regexWallClockMs,
   sessionDateMs,
-} from "../domain/session-dates.ts";
+} from "../../domain/session-dates.ts";
 
 /** What a value reads as: its instant, or the error the operator is shown. */
 function outcome(read: () => number): string {

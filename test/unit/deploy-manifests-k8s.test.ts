@@ -6,9 +6,9 @@
 import { relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { ENV_VARS, loadConfig } from "../adapters/config.ts";
-import { taskQueueFor } from "../control-plane/scheduler-registry.ts";
-import { WORKER_TYPES, type WorkerType } from "../domain/scheduler-id.ts";
+import { ENV_VARS, loadConfig } from "../../adapters/config.ts";
+import { taskQueueFor } from "../../control-plane/scheduler-registry.ts";
+import { WORKER_TYPES, type WorkerType } from "../../domain/scheduler-id.ts";
 import {
   API_COMMAND,
   API_PROBE_ROUTES,
@@ -42,7 +42,7 @@ import {
   workerCommand,
   workloadRunning,
   workloads,
-} from "./support/deploy-files.ts";
+} from "../support/deploy-files.ts";
 
 describe("every scheduler type is deployed", () => {
   it.each(WORKER_TYPES)("%s has a Kubernetes Deployment", (type) => {

@@ -25,7 +25,7 @@ import {
   runtimeEnv,
   runtimeStage,
   sourceClosure,
-} from "./support/deploy-files.ts";
+} from "../support/deploy-files.ts";
 
 const pkg = JSON.parse(readText("package.json")) as {
   engines: { node: string };

@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 const timeouts = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 60_000 };
 
 /**
- * Two layers (docs/testing.md). `unit`: pure rules, parsers and manifests, no services, files in
- * parallel (`npm run test:unit`). `integration`: the real-service suites, after the unit layer,
+ * Two layers (docs/testing.md). `unit`: pure rules, parsers, manifests, the OpenAI stand-in and
+ * workflows with mocked activities on an ephemeral Temporal server (test/unit-setup.ts), no
+ * database; files in parallel (`npm run test:unit`). `integration`: the real-service suites, after the unit layer,
  * on one Temporal dev server and one PostgreSQL (test/global-setup.ts). Each integration file has
  * its own database, REGION and, per parallel worker, Temporal namespace, so two files run side by
  * side; more would starve a 2-core machine's Temporal server and PostgreSQL of CPU.
@@ -16,6 +17,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          globalSetup: ["test/unit-setup.ts"],
+          // Most of the layer waits on timers and local sockets, not the CPU.
+          maxWorkers: 4,
           sequence: { groupOrder: 0 },
           ...timeouts,
         },

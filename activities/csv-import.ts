@@ -16,6 +16,7 @@ import {
   CSV_SOURCE_UNAVAILABLE,
 } from "../domain/failure-types.ts";
 import type { ActivityDeps } from "./deps.ts";
+import { heartbeatWhileRunning } from "./heartbeat.ts";
 import { SessionImportWriter } from "./session-import-insert.ts";
 
 /**
@@ -150,9 +151,9 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
       });
       chunkStarted = Date.now();
     };
-    // A slow source still heartbeats, so the activity is not mistaken for a dead worker.
-    const beatEvery = Math.max(200, Math.min(5_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
-    const ticker = setInterval(() => ctx.heartbeat(committed), beatEvery);
+    // A slow source still heartbeats, so the activity is not mistaken for a dead worker; at
+    // least every 5 s, as the heartbeat carries the run's live progress.
+    const stopBeating = heartbeatWhileRunning(ctx, () => committed, { maxIntervalMs: 5_000 });
 
     const credentials =
       company.csvUsername && company.csvPassword
@@ -209,7 +210,7 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
       await writer.settled().catch(() => undefined);
       throw importFailure(error, company.csvUrl, counts);
     } finally {
-      clearInterval(ticker);
+      stopBeating();
     }
 
     log.info(

@@ -30,7 +30,7 @@ import type { ImportProcessingCounts } from "../../workflows/import-processing.t
 import type { RunSummary } from "../../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../../workflows/session-processing.ts";
 import { silentLog, testConfig, testDatabase } from "../support/harness.ts";
-import { mockedActivityRuns } from "./mocked-run.ts";
+import { mockedActivityRuns } from "../support/mocked-run.ts";
 
 /**
  * Retries have one owner, the workflow: an activity throws a typed failure; the workflow's retry

@@ -14,12 +14,12 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
 } from "openai/resources/chat/completions";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ANALYSIS_KEYS, analyseTranscript, CATEGORIES } from "../openai-stand-in/analysis.ts";
+import { ANALYSIS_KEYS, analyseTranscript, CATEGORIES } from "../../openai-stand-in/analysis.ts";
 import {
   type BatchOutputLine,
   type OpenAIStandIn,
   startOpenAIStandIn,
-} from "../openai-stand-in/server.ts";
+} from "../../openai-stand-in/server.ts";
 
 const MODEL = "gpt-4o-mini";
 

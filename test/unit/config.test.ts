@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ConfigError, ENV_VARS, loadConfig } from "../adapters/config.ts";
+import { ConfigError, ENV_VARS, loadConfig } from "../../adapters/config.ts";
 
 const run = promisify(execFile);
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { ClaimedImports, ClaimPendingImportsInput } from "../../activities/import-claims.ts";
-import type { ImportOutcome, ImportRef } from "../../activities/import-processing.ts";
-import type { RunFinish, UpstreamQuery } from "../../activities/run-records.ts";
+import type { ClaimedImports, ClaimPendingImportsInput } from "../../../activities/import-claims.ts";
+import type { ImportOutcome, ImportRef } from "../../../activities/import-processing.ts";
+import type { RunFinish, UpstreamQuery } from "../../../activities/run-records.ts";
 import type {
   ImportProcessingCounts,
   ImportProcessingWorkflowInput,
-} from "../../workflows/import-processing.ts";
-import type { RunSummary } from "../../workflows/run-record.ts";
-import { mockedActivityRuns } from "./mocked-run.ts";
+} from "../../../workflows/import-processing.ts";
+import type { RunSummary } from "../../../workflows/run-record.ts";
+import { mockedActivityRuns } from "../../support/mocked-run.ts";
 
 /**
  * A run whose source is empty while the stage feeding it still works keeps looking, so rows a
@@ -15,7 +15,8 @@ import { mockedActivityRuns } from "./mocked-run.ts";
  * tick's; it ends once the upstream run is over, or at its deadline. Activities mocked; the
  * production workflow bundle runs on a real worker against the test run's dev server.
  */
-describe("an import-processing run while its upstream csv-import run is in progress", () => {
+// Concurrent: each test runs its workflow on a task queue of its own, and most of it is waiting.
+describe.concurrent("an import-processing run while its upstream csv-import run is in progress", () => {
   const runs = mockedActivityRuns("upstream-test");
 
   /**

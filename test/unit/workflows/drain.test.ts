@@ -4,18 +4,19 @@ import type {
   CompanyImportResult,
   CompanyRef,
   ListCompaniesInput,
-} from "../../activities/csv-import.ts";
-import type { RunFinish, RunProgress, RunStart } from "../../activities/run-records.ts";
-import { SOURCE_HOST_BUSY } from "../../domain/failure-types.ts";
-import type { CsvImportRunCounts, CsvImportWorkflowInput } from "../../workflows/csv-import.ts";
-import type { RunSummary } from "../../workflows/run-record.ts";
-import { mockedActivityRuns } from "./mocked-run.ts";
+} from "../../../activities/csv-import.ts";
+import type { RunFinish, RunProgress, RunStart } from "../../../activities/run-records.ts";
+import { SOURCE_HOST_BUSY } from "../../../domain/failure-types.ts";
+import type { CsvImportRunCounts, CsvImportWorkflowInput } from "../../../workflows/csv-import.ts";
+import type { RunSummary } from "../../../workflows/run-record.ts";
+import { mockedActivityRuns } from "../../support/mocked-run.ts";
 
 /**
  * The draining model of a scheduled run, with the activities mocked: the workflow code is the
  * production bundle, run by a real worker against the test run's Temporal dev server.
  */
-describe("a draining run (csv-import workflow, mocked activities)", () => {
+// Concurrent: each test runs its workflow on a task queue of its own, and most of it is waiting.
+describe.concurrent("a draining run (csv-import workflow, mocked activities)", () => {
   const runs = mockedActivityRuns("drain-test");
 
   /** Companies c-000.., an import that takes `delayMs`, and a record of what the run did. */

@@ -3,7 +3,7 @@ import { TestWorkflowEnvironment } from "@temporalio/testing";
 import { Worker, type WorkerOptions } from "@temporalio/worker";
 import { afterAll, beforeAll, inject } from "vitest";
 import { UNTRACED_SINKS } from "../../adapters/tracing.ts";
-import { testNamespace } from "../support/harness.ts";
+import { testNamespace } from "./harness.ts";
 
 /**
  * Runs one workflow of the production bundle on a real worker, with mocked activities, against

@@ -1,0 +1,27 @@
+import { TestWorkflowEnvironment } from "@temporalio/testing";
+import type { TestProject } from "vitest/node";
+import { createLogger } from "../adapters/logger.ts";
+import { ensureTemporalCli } from "../scripts/services/temporal.ts";
+import { bundleWorkflows } from "../workers/workflow-bundle.ts";
+
+/**
+ * The unit layer's one service: an ephemeral Temporal dev server started by @temporalio/testing
+ * from the CLI this project installs (`existing-path`, no download), for the workflow tests with
+ * mocked activities (test/support/mocked-run.ts), and the production workflow bundle they run.
+ * No PostgreSQL: nothing in the unit layer touches a database.
+ */
+export default async function setup(project: TestProject) {
+  const cli = await ensureTemporalCli();
+  const [env, bundle] = await Promise.all([
+    TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: "existing-path", path: cli }, ui: false },
+    }),
+    bundleWorkflows(createLogger("warn", "unit-setup")),
+  ]);
+  project.provide("temporalAddress", env.address);
+  project.provide("temporalNamespaces", ["default"]);
+  project.provide("workflowBundleCode", bundle.code);
+  return async () => {
+    await env.teardown();
+  };
+}

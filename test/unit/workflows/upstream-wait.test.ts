@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { ClaimedImports, ClaimPendingImportsInput } from "../../../activities/import-claims.ts";
+import type {
+  ClaimedImports,
+  ClaimPendingImportsInput,
+} from "../../../activities/import-claims.ts";
 import type { ImportOutcome, ImportRef } from "../../../activities/import-processing.ts";
 import type { RunFinish, UpstreamQuery } from "../../../activities/run-records.ts";
 import type {

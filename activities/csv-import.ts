@@ -1,13 +1,8 @@
 import { ApplicationFailure, Context } from "@temporalio/activity";
 import { pgPoolOf } from "../adapters/db/client.ts";
 import { hostBusyFailure, SourceHostBusyError } from "../adapters/host-slots.ts";
-import {
-  boundText,
-  describeUrl,
-  openSource,
-  PermanentSourceError,
-  TransientSourceError,
-} from "../adapters/http-source.ts";
+import { openSource } from "../adapters/http-source.ts";
+import { describeUrl } from "../adapters/source-url.ts";
 import { CsvFileError, readSessionCsvBatches } from "../domain/csv-rows.ts";
 import {
   CSV_FILE_REJECTED,
@@ -15,6 +10,7 @@ import {
   CSV_SOURCE_REJECTED,
   CSV_SOURCE_UNAVAILABLE,
 } from "../domain/failure-types.ts";
+import { boundText, PermanentSourceError, TransientSourceError } from "../domain/source-errors.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
 import { SessionImportWriter } from "./session-import-insert.ts";

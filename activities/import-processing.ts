@@ -2,15 +2,11 @@ import { ApplicationFailure, Context } from "@temporalio/activity";
 import { type CredentialOwner, credentialsForUrl } from "../adapters/credential-scope.ts";
 import type { ProcessingStage } from "../adapters/db/generated/prisma/enums.ts";
 import { hostBusyFailure, SourceHostBusyError } from "../adapters/host-slots.ts";
-import {
-  boundText,
-  describeUrl,
-  openSource,
-  PermanentSourceError,
-  TransientSourceError,
-} from "../adapters/http-source.ts";
+import { openSource } from "../adapters/http-source.ts";
+import { describeUrl } from "../adapters/source-url.ts";
 import { TRANSCRIPT_REJECTED, TRANSCRIPT_UNAVAILABLE } from "../domain/failure-types.ts";
 import { DateFormatError, parseSessionDate } from "../domain/session-dates.ts";
+import { boundText, PermanentSourceError, TransientSourceError } from "../domain/source-errors.ts";
 import type { ActivityDeps } from "./deps.ts";
 import { heartbeatWhileRunning } from "./heartbeat.ts";
 import { deleteTranscriptMessages, storeTranscriptMessages } from "./transcript-store.ts";

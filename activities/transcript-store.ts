@@ -1,6 +1,6 @@
 import { type Database, pgPoolOf } from "../adapters/db/client.ts";
-import { PermanentSourceError } from "../adapters/http-source.ts";
 import { inSqlSpan } from "../adapters/spans.ts";
+import { PermanentSourceError } from "../domain/source-errors.ts";
 import {
   isMessageLine,
   parseTranscriptLine,

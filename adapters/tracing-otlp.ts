@@ -19,8 +19,8 @@ import {
 } from "@temporalio/interceptors-opentelemetry";
 import type { InjectedSinks } from "@temporalio/worker";
 import type { Config } from "./config.ts";
-import { describeUrl, redactUrlCredentials } from "./http-source.ts";
 import type { Logger } from "./logger.ts";
+import { describeUrl, redactUrlCredentials } from "./source-url.ts";
 import { otlpTracesUrl, type Tracing } from "./tracing.ts";
 
 /**

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { redactUrlCredentials } from "../adapters/http-source.ts";
+import { redactUrlCredentials } from "../adapters/source-url.ts";
 import { freePort } from "../scripts/services/ports.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";

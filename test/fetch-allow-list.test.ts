@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../adapters/config.ts";
-import { hostAllowed } from "../adapters/http-source.ts";
+import { hostAllowed } from "../adapters/source-url.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { ImportProcessingCounts } from "../workflows/import-processing.ts";
 import type { RunSummary } from "../workflows/run-record.ts";

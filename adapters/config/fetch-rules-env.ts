@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { type NetworkRange, parseNetworkRange } from "../../domain/address-policy.ts";
-import type { HostRule } from "../http-source.ts";
+import type { HostRule } from "../source-url.ts";
 import { flagWord, optionalText } from "./env-values.ts";
 
 const HOST_ENTRY = /^(\*\.)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/;

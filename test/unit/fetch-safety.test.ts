@@ -1,14 +1,9 @@
 import { createServer, type Server } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type HostLimiter,
-  openSource,
-  PermanentSourceError,
-  type SourceRequest,
-  TransientSourceError,
-} from "../../adapters/http-source.ts";
+import { type HostLimiter, openSource, type SourceRequest } from "../../adapters/http-source.ts";
 import { parseNetworkRange, refusedAddressReason } from "../../domain/address-policy.ts";
+import { PermanentSourceError, TransientSourceError } from "../../domain/source-errors.ts";
 
 /**
  * What openSource refuses to reach and how it fails, against real local servers. The server

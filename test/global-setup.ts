@@ -21,9 +21,10 @@ declare module "vitest" {
   export interface ProvidedContext {
     temporalAddress: string;
     /**
-     * Temporal namespaces for the test files, one per parallel test worker (testNamespace in
-     * support/harness.ts): a worker's schedule reconcile lists and deletes orphans namespace-wide,
-     * so files that run side by side must not share one. ["default"] on an outside server.
+     * Temporal namespaces for the test files, each leased by one test process at a time
+     * (support/namespace-lease.ts): a worker's schedule reconcile lists and deletes orphans
+     * namespace-wide, so files that run side by side must not share one. ["default"] on an
+     * outside server (then run the integration files one at a time).
      */
     temporalNamespaces: string[];
     /** The test server's Temporal Web UI (else TEMPORAL_UI_URL, else ""). */

@@ -20,6 +20,7 @@ export default async function setup(project: TestProject) {
   ]);
   project.provide("temporalAddress", env.address);
   project.provide("temporalNamespaces", ["default"]);
+  project.provide("runId", "unit");
   project.provide("workflowBundleCode", bundle.code);
   return async () => {
     await env.teardown();

@@ -16,17 +16,21 @@ import {
 import type { WorkerType } from "../../domain/scheduler-id.ts";
 import { databaseUrlFor } from "../../scripts/services/postgres.ts";
 import { type RunningWorkers, startWorkers } from "../../workers/runtime.ts";
+import { leaseNamespace } from "./namespace-lease.ts";
 
 export const silentLog = createLogger("silent");
 
+let namespace: string | undefined;
+
 /**
- * This test worker's Temporal namespace: files that run at the same time get different ones
- * (VITEST_POOL_ID numbers the workers running side by side from 1).
+ * This test process's Temporal namespace: files that run at the same time get different ones
+ * (support/namespace-lease.ts); one namespace for all on an outside server.
  */
 export function testNamespace(): string {
   const namespaces = inject("temporalNamespaces");
-  const worker = Number(process.env.VITEST_POOL_ID ?? "1");
-  return namespaces[(worker - 1) % namespaces.length] ?? "default";
+  if (namespaces.length <= 1) return namespaces[0] ?? "default";
+  namespace ??= leaseNamespace(namespaces, inject("runId"));
+  return namespace;
 }
 
 /** Midnight on January 1st. */

@@ -30,7 +30,8 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: ["test/unit/**"],
           globalSetup: ["test/global-setup.ts"],
-          maxWorkers: 2,
+          // One at a time on an outside server (TEMPORAL_ADDRESS): it has one namespace for all.
+          maxWorkers: process.env.TEMPORAL_ADDRESS ? 1 : 2,
           sequence: { groupOrder: 1 },
           ...timeouts,
         },

@@ -15,7 +15,8 @@ import { type DevServer, startTemporalDevServer } from "./temporal.ts";
 
 type Log = (message: string) => void;
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this pid runs (also for the test namespace leases). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

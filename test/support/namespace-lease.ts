@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isRunning } from "../../scripts/services/dev-services.ts";
 
 /**
  * A Temporal namespace held by one test process at a time. A worker's schedule reconcile lists
@@ -17,7 +18,7 @@ export function leaseNamespace(namespaces: readonly string[], runId: string): st
     const lease = join(dir, namespace);
     const holder = holderOf(lease);
     if (holder === process.pid) return namespace;
-    if (holder !== undefined && alive(holder)) continue;
+    if (holder !== undefined && isRunning(holder)) continue;
     if (holder !== undefined) rmSync(lease, { recursive: true, force: true });
     try {
       mkdirSync(lease);
@@ -40,14 +41,5 @@ function holderOf(lease: string): number | undefined {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

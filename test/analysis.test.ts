@@ -6,49 +6,13 @@ import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { BatchCreationWorkflowInput } from "../workflows/batch-processing.ts";
 import { startTestStack, type TestStack, testDatabase } from "./support/harness.ts";
+import { seedAnalysableSession } from "./support/seed-sessions.ts";
 
 /**
  * Session analysis against the OpenAI stand-in: direct mode, invalid model output, failed
  * batch lines, expired batches with bounded requeueing, and concurrent batch creation.
  * Sessions are seeded as import processing leaves them (transcript fetched, AI_ANALYSIS pending).
  */
-
-async function seedSession(db: Database, companyId: string, lines: string[]): Promise<string> {
-  const externalSessionId = `seed-${randomBytes(4).toString("hex")}`;
-  const imported = await db.sessionImport.create({
-    data: {
-      companyId,
-      externalSessionId,
-      startTimeRaw: "01.05.2025 10:00:00",
-      endTimeRaw: "01.05.2025 10:05:00",
-      status: "PROCESSED",
-    },
-  });
-  const session = await db.session.create({
-    data: {
-      companyId,
-      importId: imported.id,
-      startTime: new Date("2025-05-01T10:00:00Z"),
-      endTime: new Date("2025-05-01T10:05:00Z"),
-      messages: {
-        create: lines.map((line, order) => {
-          const [role, ...rest] = line.split(": ");
-          return { order, role: (role ?? "user").toLowerCase(), content: rest.join(": ") };
-        }),
-      },
-      processingStatuses: {
-        create: [
-          { stage: "CSV_IMPORT", status: "COMPLETED" },
-          { stage: "TRANSCRIPT_FETCH", status: "COMPLETED" },
-          { stage: "SESSION_CREATION", status: "COMPLETED" },
-          { stage: "AI_ANALYSIS", status: "PENDING" },
-          { stage: "QUESTION_EXTRACTION", status: "PENDING" },
-        ],
-      },
-    },
-  });
-  return session.id;
-}
 
 const GOOD = [
   "User: How do I report sick leave?",
@@ -117,12 +81,12 @@ describe("session analysis", () => {
       ANALYSIS_MODE: "direct",
       ANALYSIS_MAX_CONCURRENT: "2",
     });
-    const good = await seedSession(db, company.id, GOOD);
-    const other = await seedSession(db, company.id, [
+    const good = await seedAnalysableSession(db, company.id, GOOD);
+    const other = await seedAnalysableSession(db, company.id, [
       "User: Where can I get a new staff pass?",
       "Assistant: At the front desk.",
     ]);
-    const broken = await seedSession(db, company.id, [
+    const broken = await seedAnalysableSession(db, company.id, [
       "User: MALFORMED-ANSWER please, can you help?",
     ]);
     openai.configure({
@@ -169,8 +133,8 @@ describe("session analysis", () => {
 
   it("a failed line in a completed batch's error file fails that request; the others are applied", async () => {
     const { company, run, settleBatches } = await deployment({});
-    const ok = await seedSession(db, company.id, GOOD);
-    const doomed = await seedSession(db, company.id, [
+    const ok = await seedAnalysableSession(db, company.id, GOOD);
+    const doomed = await seedAnalysableSession(db, company.id, [
       "User: FAIL-THIS-LINE what are my contract hours?",
     ]);
     openai.configure({ failLinesMatching: "FAIL-THIS-LINE" });
@@ -202,8 +166,8 @@ describe("session analysis", () => {
   it("an expired batch keeps its finished lines, requeues the rest, and a request fails for good after its retries", async () => {
     const { company, run, settleBatches } = await deployment({ AI_MAX_RETRIES: "1" });
     const sessions = [
-      await seedSession(db, company.id, GOOD),
-      await seedSession(db, company.id, GOOD),
+      await seedAnalysableSession(db, company.id, GOOD),
+      await seedAnalysableSession(db, company.id, GOOD),
     ];
     openai.configure({ batchOutcome: "expired" });
 
@@ -238,7 +202,7 @@ describe("session analysis", () => {
 
   it("two overlapping batch-creation runs never put one request in two batches", async () => {
     const { company, run, defs, client } = await deployment({});
-    for (let i = 0; i < 10; i++) await seedSession(db, company.id, GOOD);
+    for (let i = 0; i < 10; i++) await seedAnalysableSession(db, company.id, GOOD);
     expect((await run("session-processing")).result.counts).toMatchObject({ queued: 10 });
 
     const def = defs["batch-processing"];

@@ -12,6 +12,7 @@ import {
   triggerRun,
 } from "./support/harness.ts";
 import { killWorkerProcess, spawnWorkerProcess, type WorkerProcess } from "./support/processes.ts";
+import { seedAnalysableSession } from "./support/seed-sessions.ts";
 
 /**
  * A scheduled run drains its whole backlog, whatever its size: against a real Temporal dev server
@@ -221,38 +222,12 @@ describe("the OpenAI request rate is one limit for the whole fleet", () => {
 /** Sessions as import processing leaves them: transcript stored, AI_ANALYSIS pending. */
 async function seedAnalysableSessions(stack: TestStack, companyId: string, count: number) {
   for (let i = 0; i < count; i++) {
-    const created = await stack.db.sessionImport.create({
-      data: {
-        companyId,
-        externalSessionId: `rate-${i}`,
-        startTimeRaw: "01.05.2025 08:00:00",
-        endTimeRaw: "01.05.2025 08:05:00",
-        status: "PROCESSED",
-        session: {
-          create: {
-            companyId,
-            startTime: new Date("2025-05-01T08:00:00Z"),
-            endTime: new Date("2025-05-01T08:05:00Z"),
-            messages: {
-              create: [
-                { order: 0, role: "user", content: `How do I book leave? (${i})` },
-                { order: 1, role: "assistant", content: "Through the HR portal." },
-              ],
-            },
-            processingStatuses: {
-              create: [
-                { stage: "CSV_IMPORT", status: "COMPLETED" },
-                { stage: "TRANSCRIPT_FETCH", status: "COMPLETED" },
-                { stage: "SESSION_CREATION", status: "COMPLETED" },
-                { stage: "AI_ANALYSIS", status: "PENDING" },
-                { stage: "QUESTION_EXTRACTION", status: "PENDING" },
-              ],
-            },
-          },
-        },
-      },
-    });
-    expect(created.id).toBeDefined();
+    await seedAnalysableSession(
+      stack.db,
+      companyId,
+      [`User: How do I book leave? (${i})`, "Assistant: Through the HR portal."],
+      `rate-${i}`,
+    );
   }
 }
 

@@ -31,6 +31,7 @@ import type { RunSummary } from "../../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../../workflows/session-processing.ts";
 import { silentLog, testConfig, testDatabase } from "../support/harness.ts";
 import { mockedActivityRuns } from "../support/mocked-run.ts";
+import { seedAnalysableSession } from "../support/seed-sessions.ts";
 
 /**
  * Retries have one owner, the workflow: an activity throws a typed failure; the workflow's retry
@@ -275,41 +276,13 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     await db?.$disconnect();
   });
 
-  async function seedSession(companyId: string, i: number): Promise<string> {
-    const imported = await db.sessionImport.create({
-      data: {
-        companyId,
-        externalSessionId: `two-step-${i}`,
-        startTimeRaw: "01.05.2025 10:00:00",
-        endTimeRaw: "01.05.2025 10:05:00",
-        status: "PROCESSED",
-      },
-    });
-    const session = await db.session.create({
-      data: {
-        companyId,
-        importId: imported.id,
-        startTime: new Date("2025-05-01T10:00:00Z"),
-        endTime: new Date("2025-05-01T10:05:00Z"),
-        messages: {
-          create: [
-            { order: 0, role: "user", content: `How do I report sick leave? (${i})` },
-            { order: 1, role: "assistant", content: "Call your team lead before 08:00." },
-          ],
-        },
-        processingStatuses: {
-          create: [
-            { stage: "CSV_IMPORT", status: "COMPLETED" },
-            { stage: "TRANSCRIPT_FETCH", status: "COMPLETED" },
-            { stage: "SESSION_CREATION", status: "COMPLETED" },
-            { stage: "AI_ANALYSIS", status: "PENDING" },
-            { stage: "QUESTION_EXTRACTION", status: "PENDING" },
-          ],
-        },
-      },
-    });
-    return session.id;
-  }
+  const seedSession = (companyId: string, i: number) =>
+    seedAnalysableSession(
+      db,
+      companyId,
+      [`User: How do I report sick leave? (${i})`, "Assistant: Call your team lead before 08:00."],
+      `two-step-${i}`,
+    );
 
   it("recordTranscriptFailure counts a failed run once, however often it runs; the last allowed run ends the import", async () => {
     const config = testConfig(databaseUrl, { OPENAI_BASE_URL: openai.url });

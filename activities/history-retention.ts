@@ -1,4 +1,5 @@
 import { Context } from "@temporalio/activity";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export interface PruneHistoryInput {
@@ -25,6 +26,31 @@ export interface PruneHistoryResult {
  * and carries the counts of the attempt before it (heartbeat details). Per-company import health
  * and the alert state are one row per company or schedule (current state, not history): kept.
  */
+interface PrunedTable {
+  counted: keyof Omit<PruneHistoryResult, "batches">;
+  table: string;
+  /** The indexed time column that dates a row. */
+  time: string;
+  /** What must hold besides age: a live row is never pruned. */
+  keep: Prisma.Sql;
+}
+
+const PRUNED_TABLES: readonly PrunedTable[] = [
+  {
+    counted: "runs",
+    table: "SchedulerRun",
+    time: "finishedAt",
+    keep: Prisma.sql`AND outcome <> 'RUNNING'`,
+  },
+  { counted: "actions", table: "SchedulerAction", time: "createdAt", keep: Prisma.empty },
+  {
+    counted: "notifications",
+    table: "AlertNotification",
+    time: "createdAt",
+    keep: Prisma.sql`AND ("deliveredAt" IS NOT NULL OR "failedAt" IS NOT NULL)`,
+  },
+];
+
 export function createHistoryRetentionActivities({ db, log }: ActivityDeps) {
   async function pruneHistory(input: PruneHistoryInput): Promise<PruneHistoryResult> {
     const ctx = Context.current();
@@ -38,42 +64,21 @@ export function createHistoryRetentionActivities({ db, log }: ActivityDeps) {
     // Timestamps are stored as UTC without a zone: compare in UTC whatever the session's zone.
     const cutoff = new Date(input.olderThan).toISOString();
     const limit = input.batchSize;
-    const batches: [keyof Omit<PruneHistoryResult, "batches">, () => Promise<number>][] = [
-      [
-        "runs",
-        () => db.$executeRaw`
-          DELETE FROM "SchedulerRun" WHERE id IN (
-            SELECT id FROM "SchedulerRun"
-            WHERE "finishedAt" < (${cutoff}::timestamptz AT TIME ZONE 'UTC')
-              AND outcome <> 'RUNNING'
-            ORDER BY "finishedAt" LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED)`,
-      ],
-      [
-        "actions",
-        () => db.$executeRaw`
-          DELETE FROM "SchedulerAction" WHERE id IN (
-            SELECT id FROM "SchedulerAction"
-            WHERE "createdAt" < (${cutoff}::timestamptz AT TIME ZONE 'UTC')
-            ORDER BY "createdAt" LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED)`,
-      ],
-      [
-        "notifications",
-        () => db.$executeRaw`
-          DELETE FROM "AlertNotification" WHERE id IN (
-            SELECT id FROM "AlertNotification"
-            WHERE "createdAt" < (${cutoff}::timestamptz AT TIME ZONE 'UTC')
-              AND ("deliveredAt" IS NOT NULL OR "failedAt" IS NOT NULL)
-            ORDER BY "createdAt" LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED)`,
-      ],
-    ];
-    for (const [table, deleteBatch] of batches) {
+    // One short statement per batch: the oldest `limit` rows of one table, locked rows skipped.
+    const deleteBatch = ({ table, time, keep }: PrunedTable) => {
+      const [t, c] = [Prisma.raw(`"${table}"`), Prisma.raw(`"${time}"`)];
+      return db.$executeRaw`
+        DELETE FROM ${t} WHERE id IN (
+          SELECT id FROM ${t}
+          WHERE ${c} < (${cutoff}::timestamptz AT TIME ZONE 'UTC') ${keep}
+          ORDER BY ${c} LIMIT ${limit}
+          FOR UPDATE SKIP LOCKED)`;
+    };
+    for (const pruned of PRUNED_TABLES) {
       for (;;) {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        const deleted = await deleteBatch();
-        result[table] += deleted;
+        const deleted = await deleteBatch(pruned);
+        result[pruned.counted] += deleted;
         result.batches += 1;
         ctx.heartbeat(result);
         if (deleted < limit) break;

@@ -17,19 +17,11 @@ import {
   usageOf,
 } from "../domain/analysis.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
-import {
-  activityExecutions,
-  analysisFigures,
-  type BenchContext,
-  benchEnv,
-  connectClient,
-  percentile,
-  ratePerSecond,
-  seedAnalysisBacklog,
-  startBenchWorkers,
-  startOpenAIStandInProcess,
-  triggerAndTime,
-} from "./support.ts";
+import { analysisFigures, ratePerSecond, seedAnalysisBacklog } from "./analysis-backlog.ts";
+import { startOpenAIStandInProcess } from "./child-services.ts";
+import { activityExecutions, connectClient, percentile, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import { type BenchContext, startBenchWorkers } from "./support.ts";
 
 /**
  * Fixed stand-in latency per request (L): 1 s, the low end of what a structured-output chat

@@ -3,13 +3,16 @@ import { ScheduleOverlapPolicy } from "@temporalio/client";
 import { createDatabase } from "../adapters/db/client.ts";
 import { readBacklog } from "../control-plane/backlog.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
+import { startCsvSource } from "./child-services.ts";
 import {
   cpuMeter,
   describeCpu,
   startWorkerProcesses,
   stopWorkerProcesses,
 } from "./drain-support.ts";
-import { type BenchContext, benchEnv, connectClient, startCsvSource } from "./support.ts";
+import { connectClient } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
 
 /**
  * A backlog of 200,000 pending imports (BENCH_QUICK: 20,000) over 50 companies, each company's

@@ -2,14 +2,11 @@ import { randomBytes } from "node:crypto";
 import { createDatabase } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
+import { startCsvSource } from "./child-services.ts";
 import { executionHistories, startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  connectClient,
-  startCsvSource,
-  triggerAndTime,
-} from "./support.ts";
+import { connectClient, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
 
 /**
  * One csv-import run over 1,000, 10,000 and 50,000 companies (BENCH_QUICK: 1,000 and 10,000),

@@ -6,14 +6,10 @@ import type { Client } from "@temporalio/client";
 import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  type CsvSource,
-  connectClient,
-  startCsvSource,
-  triggerAndTime,
-} from "./support.ts";
+import { type CsvSource, startCsvSource } from "./child-services.ts";
+import { connectClient, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
 
 const IDLE_TARGET_MB = 250;
 const IMPORT_TARGET_MB = 300;

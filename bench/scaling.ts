@@ -4,19 +4,21 @@ import { createDatabase } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
-import { stopWorkerProcesses } from "./drain-support.ts";
 import {
   type AnalysisFigures,
-  activityExecutions,
   analysisFigures,
-  type BenchContext,
-  benchEnv,
-  connectClient,
   ratePerSecond,
   seedAnalysisBacklog,
+} from "./analysis-backlog.ts";
+import { stopWorkerProcesses } from "./drain-support.ts";
+import {
+  activityExecutions,
+  connectClient,
   type TimedRun,
   triggerAndTime,
-} from "./support.ts";
+} from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
 
 /**
  * An I/O-bound backlog: direct-mode analysis against a stand-in answering after LATENCY_MS.

@@ -4,6 +4,7 @@ import { ScheduleOverlapPolicy } from "@temporalio/client";
 import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import { type CsvSource, startCsvSource } from "./child-services.ts";
 import {
   type CpuShare,
   cpuMeter,
@@ -11,13 +12,9 @@ import {
   startWorkerProcesses,
   stopWorkerProcesses,
 } from "./drain-support.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  type CsvSource,
-  connectClient,
-  startCsvSource,
-} from "./support.ts";
+import { connectClient } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
 
 /**
  * End to end: K companies, each on a source host of its own, serve CSV rows whose transcripts are

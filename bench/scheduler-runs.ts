@@ -138,3 +138,27 @@ export function percentile(values: readonly number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index] ?? Number.NaN;
 }
+
+/** Deletes a bench's schedules, so no later run fires; one already gone is no error. */
+export async function deleteSchedules(client: Client, scheduleIds: readonly string[]) {
+  for (const scheduleId of scheduleIds) {
+    await client.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch(() => undefined);
+  }
+}
+
+/** The largest history of any execution of a workflow id, and how many executions it took. */
+export async function executionHistories(
+  client: Client,
+  workflowId: string,
+): Promise<{ executions: number; maxEvents: number }> {
+  let executions = 0;
+  let maxEvents = 0;
+  for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    executions += 1;
+    maxEvents = Math.max(maxEvents, execution.historyLength);
+  }
+  return { executions, maxEvents };
+}

@@ -152,6 +152,20 @@ async function directCase(ctx: BenchContext, standInUrl: string, concurrency: nu
   }
 }
 
+/**
+ * The batch case's company and BATCH_RESULTS sessions with their requests: the same ids in the
+ * platform's database and the baseline's, so both apply the same output file.
+ */
+async function seedBatchBacklog(
+  db: Database,
+  region: string,
+  companyId: string,
+  requests: "PENDING_BATCHING" | "BATCHING_IN_PROGRESS",
+) {
+  await newCompany(db, region, companyId);
+  await seedAnalysisBacklog(db, { companyId, sessions: BATCH_RESULTS, prefix: "b", requests });
+}
+
 async function batchCase(ctx: BenchContext) {
   // Batches complete at once: only the apply step is of interest, and it is what is timed.
   const standIn = await startOpenAIStandInProcess({ latencyMs: 0, batchMs: [0, 0, 0] });
@@ -170,13 +184,7 @@ async function batchCase(ctx: BenchContext) {
   );
   const temporal = await connectClient(ctx.services.temporalAddress);
   try {
-    await newCompany(db, region, companyId);
-    await seedAnalysisBacklog(db, {
-      companyId,
-      sessions: BATCH_RESULTS,
-      prefix: "b",
-      requests: "PENDING_BATCHING",
-    });
+    await seedBatchBacklog(db, region, companyId, "PENDING_BATCHING");
     const workers = await startBenchWorkers(ctx, config, workerDb, ["batch-processing"]);
     let run: Awaited<ReturnType<typeof triggerAndTime>>;
     let created: Awaited<ReturnType<typeof triggerAndTime>>;
@@ -219,13 +227,7 @@ async function batchCase(ctx: BenchContext) {
     const sqlDb = createDatabase(sqlUrl, { poolSize: 2 });
     let baseline: { perSecond: number; applied: number };
     try {
-      await newCompany(sqlDb, region, companyId);
-      await seedAnalysisBacklog(sqlDb, {
-        companyId,
-        sessions: BATCH_RESULTS,
-        prefix: "b",
-        requests: "BATCHING_IN_PROGRESS",
-      });
+      await seedBatchBacklog(sqlDb, region, companyId, "BATCHING_IN_PROGRESS");
       baseline = await setBasedApply(
         sqlUrl,
         createOpenAIClient(config),

@@ -3,13 +3,12 @@ import { ScheduleOverlapPolicy } from "@temporalio/client";
 import { createDatabase } from "../adapters/db/client.ts";
 import { readBacklog } from "../control-plane/backlog.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
-import {
-  cpuMeter,
-  describeCpu,
-  startWorkerProcesses,
-  stopWorkerProcesses,
-} from "./drain-support.ts";
-import { type BenchContext, benchEnv, connectClient, startCsvSource } from "./support.ts";
+import { startCsvSource } from "./child-services.ts";
+import { cpuMeter, describeCpu } from "./cpu-meter.ts";
+import { connectClient, deleteSchedules } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
+import { startWorkerProcesses, stopWorkerProcesses } from "./worker-processes.ts";
 
 /**
  * A backlog of 200,000 pending imports (BENCH_QUICK: 20,000) over 50 companies, each company's
@@ -105,10 +104,7 @@ export async function backlogDrainBench(ctx: BenchContext): Promise<void> {
     });
   } finally {
     await stopWorkerProcesses(workers);
-    await temporal.client.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
+    await deleteSchedules(temporal.client, [scheduleId]);
     await temporal.close();
     await source.close();
     await db.$disconnect();

@@ -2,14 +2,16 @@ import { randomBytes } from "node:crypto";
 import { createDatabase } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
-import { executionHistories, startWorkerProcesses, stopWorkerProcesses } from "./drain-support.ts";
+import { startCsvSource } from "./child-services.ts";
 import {
-  type BenchContext,
-  benchEnv,
   connectClient,
-  startCsvSource,
+  deleteSchedules,
+  executionHistories,
   triggerAndTime,
-} from "./support.ts";
+} from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
+import { startWorkerProcesses, stopWorkerProcesses } from "./worker-processes.ts";
 
 /**
  * One csv-import run over 1,000, 10,000 and 50,000 companies (BENCH_QUICK: 1,000 and 10,000),
@@ -74,10 +76,7 @@ async function runCase(ctx: BenchContext, companies: number): Promise<CaseResult
     return result;
   } finally {
     await stopWorkerProcesses(workers);
-    await temporal.client.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
+    await deleteSchedules(temporal.client, [scheduleId]);
     await temporal.close();
     await source.close();
     await db.$disconnect();

@@ -10,17 +10,11 @@ import { createDatabase, type Database, pgPoolOf } from "../adapters/db/client.t
 import { openSource } from "../adapters/http-source.ts";
 import { readSessionCsv, readSessionCsvBatches } from "../domain/csv-rows.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  connectClient,
-  csvLine,
-  csvStream,
-  generatedStream,
-  startBenchWorkers,
-  startCsvSource,
-  triggerAndTime,
-} from "./support.ts";
+import { startCsvSource } from "./child-services.ts";
+import { csvLine, csvStream, generatedStream } from "./csv-data.ts";
+import { connectClient, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import { type BenchContext, startBenchWorkers } from "./support.ts";
 
 const COMPANIES = 10;
 const UPSERT_SAMPLE_ROWS = 5_000;

@@ -10,7 +10,7 @@
  *   GET /stats                          requests served, and the most served at once by one host
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { csvLine, generatedStream } from "./support.ts";
+import { csvLine, generatedStream } from "./csv-data.ts";
 
 /** Requests in flight per host (local port): the per-host limit holds per host. */
 const active = new Map<number, number>();

@@ -6,14 +6,11 @@ import type { Client } from "@temporalio/client";
 import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { PROJECT_ROOT } from "../scripts/services/temporal.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  type CsvSource,
-  connectClient,
-  startCsvSource,
-  triggerAndTime,
-} from "./support.ts";
+import { type CsvSource, startCsvSource } from "./child-services.ts";
+import { connectClient, deleteSchedules, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
+import { waitForPollers } from "./worker-processes.ts";
 
 const IDLE_TARGET_MB = 250;
 const IMPORT_TARGET_MB = 300;
@@ -105,20 +102,12 @@ export async function measureWorker(options: {
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   try {
     // Ready when its schedule exists (reconciled) and its worker polls the task queue.
-    const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error("worker child exited during startup");
-      const described = await temporal.workflowService
-        .describeTaskQueue({
-          namespace: "default",
-          taskQueue: { name: scheduleId },
-          taskQueueType: 1, // workflow
-        })
-        .catch(() => undefined);
-      if ((described?.pollers?.length ?? 0) > 0) break;
-      if (Date.now() > deadline) throw new Error("worker child did not start polling");
-      await sleep(250);
-    }
+    await waitForPollers(temporal, scheduleId, {
+      kind: "workflow",
+      count: 1,
+      timeoutMs: STARTUP_TIMEOUT_MS,
+      exited: () => child.exitCode !== null,
+    });
     await sleep(IDLE_SETTLE_MS);
     const idle = memoryOf(pid)?.rss ?? Number.NaN;
 
@@ -143,10 +132,7 @@ export async function measureWorker(options: {
     const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
     await exited;
     clearTimeout(timer);
-    await temporal.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
+    await deleteSchedules(temporal, [scheduleId]);
   }
 }
 

@@ -4,15 +4,10 @@ import { createDatabase } from "../adapters/db/client.ts";
 import { openSource } from "../adapters/http-source.ts";
 import { readSessionCsv, type SessionImportRow } from "../domain/csv-rows.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  connectClient,
-  percentile,
-  startBenchWorkers,
-  startCsvSource,
-  triggerAndTime,
-} from "./support.ts";
+import { startCsvSource } from "./child-services.ts";
+import { connectClient, percentile, triggerAndTime } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import { type BenchContext, startBenchWorkers } from "./support.ts";
 
 const RUNS = 10;
 const ROWS = 10;

@@ -25,7 +25,8 @@ import { csvImportBench } from "./csv-import.ts";
 import { memoryBench } from "./memory.ts";
 import { orchestrationBench } from "./orchestration.ts";
 import { scalingBench } from "./scaling.ts";
-import { type BenchContext, type ResultRow, startServices } from "./support.ts";
+import { startServices } from "./services.ts";
+import type { BenchContext, ResultRow } from "./support.ts";
 import { throughputBench } from "./throughput.ts";
 
 const BENCHES: Record<string, (ctx: BenchContext) => Promise<void>> = {

@@ -3,20 +3,23 @@ import type { Client } from "@temporalio/client";
 import { createDatabase } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
-import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
-import { stopWorkerProcesses } from "./drain-support.ts";
+import type { WorkerProcess } from "../test/support/processes.ts";
 import {
   type AnalysisFigures,
-  activityExecutions,
   analysisFigures,
-  type BenchContext,
-  benchEnv,
-  connectClient,
   ratePerSecond,
   seedAnalysisBacklog,
+} from "./analysis-backlog.ts";
+import {
+  activityExecutions,
+  connectClient,
+  deleteSchedules,
   type TimedRun,
   triggerAndTime,
-} from "./support.ts";
+} from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
+import { startWorkerProcesses, stopWorkerProcesses, waitForPollers } from "./worker-processes.ts";
 
 /**
  * An I/O-bound backlog: direct-mode analysis against a stand-in answering after LATENCY_MS.
@@ -30,28 +33,6 @@ const IN_FLIGHT = 2 * WORKER_CAPACITY;
 const BACKLOG = 1_200;
 const TARGET = 1.7;
 const STARTUP_TIMEOUT_MS = 120_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits until `count` distinct workers poll the activity task queue. */
-async function waitForActivityPollers(client: Client, taskQueue: string, count: number) {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  for (;;) {
-    const described = await client.workflowService
-      .describeTaskQueue({
-        namespace: "default",
-        taskQueue: { name: taskQueue },
-        taskQueueType: 2, // activity
-      })
-      .catch(() => undefined);
-    const identities = new Set((described?.pollers ?? []).map((p) => p.identity));
-    if (identities.size >= count) return;
-    if (Date.now() > deadline) {
-      throw new Error(`${identities.size}/${count} workers polling ${taskQueue}`);
-    }
-    await sleep(250);
-  }
-}
 
 /** Analysis activities of a run per worker identity; retried ones with their failure reasons. */
 async function activitySplit(client: Client, workflowId: string, runId: string) {
@@ -93,7 +74,7 @@ async function runCase(
   const db = createDatabase(url, { poolSize: 2 });
   const region = `s${randomBytes(3).toString("hex")}`;
   const scheduleId = qualifiedName("session-processing", region);
-  const workers: WorkerProcess[] = [];
+  let workers: WorkerProcess[] = [];
   try {
     const company = await db.company.create({
       data: { name: `Scaling ${processes}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
@@ -110,15 +91,15 @@ async function runCase(
       OPENAI_API_KEY: "",
       WORKER_SHUTDOWN_GRACE_MS: "5000",
     });
-    const names = Array.from({ length: processes }, (_, i) => `scaling-${processes}-${i + 1}`);
-    workers.push(
-      ...(await Promise.all(
-        names.map((name) => spawnWorkerProcess(name, env, ["--scheduler=session-processing"])),
-      )),
-    );
-    await Promise.all(workers.map((w) => w.waitReady(STARTUP_TIMEOUT_MS)));
+    workers = await startWorkerProcesses(`scaling-${processes}`, processes, env, [
+      "--scheduler=session-processing",
+    ]);
     // The model calls run on the analysis queue, which every session-processing process polls.
-    await waitForActivityPollers(client, qualifiedName("analysis", region), processes);
+    await waitForPollers(client, qualifiedName("analysis", region), {
+      kind: "activity",
+      count: processes,
+      timeoutMs: STARTUP_TIMEOUT_MS,
+    });
 
     const callsBefore = standIn.stats().chatCompletions;
     const run = await triggerAndTime(
@@ -149,10 +130,7 @@ async function runCase(
     return result;
   } finally {
     await stopWorkerProcesses(workers);
-    await client.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => undefined);
+    await deleteSchedules(client, [scheduleId]);
     await db.$disconnect();
   }
 }

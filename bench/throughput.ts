@@ -4,20 +4,12 @@ import { ScheduleOverlapPolicy } from "@temporalio/client";
 import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { qualifiedName } from "../domain/scheduler-id.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
-import {
-  type CpuShare,
-  cpuMeter,
-  describeCpu,
-  startWorkerProcesses,
-  stopWorkerProcesses,
-} from "./drain-support.ts";
-import {
-  type BenchContext,
-  benchEnv,
-  type CsvSource,
-  connectClient,
-  startCsvSource,
-} from "./support.ts";
+import { type CsvSource, startCsvSource } from "./child-services.ts";
+import { type CpuShare, cpuMeter, describeCpu } from "./cpu-meter.ts";
+import { connectClient, deleteSchedules } from "./scheduler-runs.ts";
+import { benchEnv } from "./services.ts";
+import type { BenchContext } from "./support.ts";
+import { startWorkerProcesses, stopWorkerProcesses } from "./worker-processes.ts";
 
 /**
  * End to end: K companies, each on a source host of its own, serve CSV rows whose transcripts are
@@ -155,12 +147,7 @@ async function runCase(
     return result;
   } finally {
     await stopWorkerProcesses(workers);
-    for (const scheduleId of schedules) {
-      await client.schedule
-        .getHandle(scheduleId)
-        .delete()
-        .catch(() => undefined);
-    }
+    await deleteSchedules(client, schedules);
     await db.$disconnect();
   }
 }

@@ -1,40 +1,9 @@
+/**
+ * The machine's CPU use while a draining bench (throughput, backlog drain) runs, from /proc: on a
+ * 2-core machine it is the ceiling a worker count runs into, and the report says who used it.
+ */
+
 import { readdirSync, readFileSync } from "node:fs";
-import type { Client } from "@temporalio/client";
-import { ScheduleOverlapPolicy } from "@temporalio/client";
-import type { Database } from "../adapters/db/client.ts";
-import { spawnWorkerProcess, type WorkerProcess } from "../test/support/processes.ts";
-
-/** Helpers of the draining benchmarks (throughput, company count, backlog drain). */
-
-const STARTUP_TIMEOUT_MS = 180_000;
-
-/** `count` worker processes of these scheduler types, ready to poll. */
-export async function startWorkerProcesses(
-  prefix: string,
-  count: number,
-  env: Record<string, string>,
-  args: string[],
-): Promise<WorkerProcess[]> {
-  const workers = await Promise.all(
-    Array.from({ length: count }, (_, i) => spawnWorkerProcess(`${prefix}-${i + 1}`, env, args)),
-  );
-  await Promise.all(workers.map((w) => w.waitReady(STARTUP_TIMEOUT_MS)));
-  return workers;
-}
-
-/** SIGTERM, then SIGKILL after 15 s: a bench never leaves a process behind. */
-export async function stopWorkerProcesses(workers: WorkerProcess[]): Promise<void> {
-  for (const worker of workers) {
-    if (worker.child.exitCode === null && worker.child.signalCode === null) {
-      worker.child.kill("SIGTERM");
-    }
-  }
-  for (const worker of workers) {
-    const timer = setTimeout(() => worker.child.kill("SIGKILL"), 15_000);
-    await worker.exited;
-    clearTimeout(timer);
-  }
-}
 
 export interface CpuShare {
   /** Share of the machine's CPU time spent at normal priority (the bench and its services). */
@@ -154,47 +123,4 @@ export function describeCpu(cpu: CpuShare): string {
     .map(([group, cores]) => `${group} ${cores.toFixed(2)}`)
     .join(", ");
   return `CPU ${pct(cpu.busy)} busy (median second ${pct(cpu.median)}, peak ${pct(cpu.peak)}, ${pct(cpu.saturated)} of seconds at >= 90%; +${pct(cpu.niced)} niced other work); cores used: ${groups}`;
-}
-
-/**
- * Keeps the given schedules running back to back (a trigger as soon as the last run finished,
- * the schedule's SKIP policy guarding overlap), as a tight cron would, until stopped.
- */
-export function keepTriggering(client: Client, db: Database, scheduleIds: string[]) {
-  let stopped = false;
-  const loop = async (scheduleId: string) => {
-    while (!stopped) {
-      const running = await db.schedulerRun
-        .count({ where: { scheduleId, outcome: "RUNNING" } })
-        .catch(() => 1);
-      if (running === 0) {
-        await client.schedule
-          .getHandle(scheduleId)
-          .trigger(ScheduleOverlapPolicy.SKIP)
-          .catch(() => undefined);
-        // Started workflow ids carry the second: never two triggers in one second.
-        await new Promise((resolve) => setTimeout(resolve, 1_100));
-      }
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  };
-  const loops = scheduleIds.map(loop);
-  return async () => {
-    stopped = true;
-    await Promise.all(loops);
-  };
-}
-
-/** The largest history of any execution of a workflow id, and how many executions it took. */
-export async function executionHistories(
-  client: Client,
-  workflowId: string,
-): Promise<{ executions: number; maxEvents: number }> {
-  let executions = 0;
-  let maxEvents = 0;
-  for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    executions += 1;
-    maxEvents = Math.max(maxEvents, execution.historyLength);
-  }
-  return { executions, maxEvents };
 }

@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type OpenAI from "openai";
 import pg from "pg";
 import { pricesFor } from "../activities/analysis-results.ts";
-import { answerFromLine } from "../activities/batch-processing.ts";
+import { answerFromLine } from "../activities/batch-lines.ts";
 import { type Config, loadConfig } from "../adapters/config.ts";
 import { createDatabase, type Database } from "../adapters/db/client.ts";
 import { createOpenAIClient } from "../adapters/openai.ts";

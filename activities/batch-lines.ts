@@ -1,7 +1,23 @@
 import type OpenAI from "openai";
+import type { AIBatchRequestStatus } from "../adapters/db/generated/prisma/enums.ts";
 import type { AnalysisAnswer } from "./analysis-results.ts";
 
-/** Lines of the Batch API's output and error files, and how a batch's failure is worded. */
+/**
+ * The Batch API's objects in LiveDash's terms: lines of its output and error files, its batch
+ * statuses, and how a batch's failure is worded.
+ */
+
+/** An OpenAI batch status as the local one; none for cancelling, where the caller keeps its own. */
+export const OPENAI_BATCH_STATUS: Record<string, AIBatchRequestStatus | undefined> = {
+  validating: "VALIDATING",
+  in_progress: "IN_PROGRESS",
+  finalizing: "FINALIZING",
+  completed: "COMPLETED",
+  failed: "FAILED",
+  expired: "FAILED",
+  cancelling: undefined,
+  cancelled: "CANCELLED",
+};
 
 interface BatchLine {
   custom_id?: string;

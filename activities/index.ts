@@ -1,7 +1,8 @@
 import { createHostLimiter } from "../adapters/host-slots.ts";
 import type { WorkerType } from "../domain/scheduler-id.ts";
 import { activityContextLogger } from "./activity-log.ts";
-import { createBatchProcessingActivities } from "./batch-processing.ts";
+import { createBatchCreationActivities } from "./batch-creation.ts";
+import { createBatchStatusActivities } from "./batch-status.ts";
 import {
   createCompanyImportHealthActivities,
   recordingImportSuccess,
@@ -84,7 +85,8 @@ function activitiesFor(worker: ActivityWorker, deps: ActivityDeps) {
       // The maintenance workflow (history retention) runs on the batch-processing queue.
       return {
         ...createRunRecordActivities(deps),
-        ...createBatchProcessingActivities(deps),
+        ...createBatchCreationActivities(deps),
+        ...createBatchStatusActivities(deps),
         ...createHistoryRetentionActivities(deps),
       };
   }
@@ -99,7 +101,8 @@ export function createActivities(given: ActivityDeps) {
     ...createImportProcessingActivities(deps),
     ...createImportClaimActivities(deps),
     ...createSessionProcessingActivities(deps),
-    ...createBatchProcessingActivities(deps),
+    ...createBatchCreationActivities(deps),
+    ...createBatchStatusActivities(deps),
     ...createHistoryRetentionActivities(deps),
   };
 }

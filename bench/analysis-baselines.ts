@@ -7,7 +7,7 @@
 import type OpenAI from "openai";
 import pg from "pg";
 import { pricesFor } from "../activities/analysis-results.ts";
-import { answerFromLine } from "../activities/batch-processing.ts";
+import { answerFromLine } from "../activities/batch-lines.ts";
 import type { Config } from "../adapters/config.ts";
 import { createDatabase } from "../adapters/db/client.ts";
 import {

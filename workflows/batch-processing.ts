@@ -1,5 +1,5 @@
 import { continueAsNew, proxyActivities } from "@temporalio/workflow";
-import type { BatchCheckResult } from "../activities/batch-processing.ts";
+import type { BatchCheckResult } from "../activities/batch-status.ts";
 import type { Activities } from "../activities/index.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline } from "./run-limits.ts";

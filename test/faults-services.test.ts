@@ -236,10 +236,15 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
     // Injected: every connection to PostgreSQL dropped, new ones refused, for at least 8 s.
     const cutAt = Date.now();
     await proxy.cut();
-    const noticed = await waitFor("readiness to report PostgreSQL unreachable", async () => {
-      const ready = await readiness(worker);
-      return ready.status === 503 && ready.dependencies.database?.ok === false && ready;
-    });
+    // Within a probe round (5 s, 3 s probe timeout) on an idle machine; a loaded one is slower.
+    const noticed = await waitFor(
+      "readiness to report PostgreSQL unreachable",
+      async () => {
+        const ready = await readiness(worker);
+        return ready.status === 503 && ready.dependencies.database?.ok === false && ready;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(noticed.dependencies.temporal?.ok).toBe(true);
     const noticedAfterMs = Date.now() - cutAt;
     const apiReady = await api.request("/readyz");

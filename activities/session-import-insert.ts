@@ -98,7 +98,7 @@ export async function insertSessionImportChunk(
   if (rows === 0) return { inserted: 0, conflicts: [] };
   // One span for the chunk: its COPY into the staging table and the INSERT that matters.
   return inSqlSpan("INSERT", "SessionImport", INSERT_SQL, () =>
-    writeChunk(pool, companyId, copyText),
+    writeChunk(pool, companyId, copyText, rows),
   );
 }
 
@@ -106,6 +106,7 @@ async function writeChunk(
   pool: pg.Pool,
   companyId: string,
   copyText: Buffer | string,
+  rows: number,
 ): Promise<ChunkOutcome> {
   const client = await pool.connect();
   try {
@@ -115,15 +116,21 @@ async function writeChunk(
     copy.end();
     await finished(copy);
     const result = await client.query(INSERT_SQL, [companyId]);
-    const found = await client.query<{ id: string; line: number; firstLine: number }>(
-      CONFLICTS_SQL,
-      [companyId],
-    );
+    const inserted = result.rowCount ?? 0;
+    // Every row new (a first import): no repeat to tell apart, so no lookup.
+    const found =
+      inserted < rows
+        ? (
+            await client.query<{ id: string; line: number; firstLine: number }>(CONFLICTS_SQL, [
+              companyId,
+            ])
+          ).rows
+        : [];
     await client.query("COMMIT");
     client.release();
     return {
-      inserted: result.rowCount ?? 0,
-      conflicts: found.rows.map((c) => ({
+      inserted,
+      conflicts: found.map((c) => ({
         line: c.line,
         reason: conflictReason(c.id, c.firstLine),
       })),

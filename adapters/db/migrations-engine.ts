@@ -35,15 +35,26 @@ export async function withSchemaEngine<T>(
 }
 
 type SchemaEngineClass = typeof SchemaEngine;
-let schemaEngineClass: Promise<SchemaEngineClass> | undefined;
-let enginePanic: string | undefined;
+/**
+ * The one wasm instance and its panic, kept on globalThis: the glue module lives once per process
+ * (Node's module cache) and cannot host a second instance, while a test runner may load this
+ * file twice (two Vitest projects' global setups did, and the second instance broke the first).
+ */
+interface SharedEngine {
+  engine?: Promise<SchemaEngineClass>;
+  panic?: string;
+}
+const SHARED_KEY = Symbol.for("livedash.schema-engine-wasm");
+const shared: SharedEngine = ((globalThis as Record<symbol, SharedEngine | undefined>)[
+  SHARED_KEY
+] ??= {});
 
 function loadSchemaEngine(): Promise<SchemaEngineClass> {
   // A panicked wasm instance is unusable, and wasm-bindgen's glue cannot host a second one.
-  if (enginePanic) throw new MigrationError(`schema engine panicked earlier: ${enginePanic}`);
+  if (shared.panic) throw new MigrationError(`schema engine panicked earlier: ${shared.panic}`);
   // One instance per process, shared by every engine session.
-  schemaEngineClass ??= instantiateSchemaEngine();
-  return schemaEngineClass;
+  shared.engine ??= instantiateSchemaEngine();
+  return shared.engine;
 }
 
 /**
@@ -63,7 +74,7 @@ async function instantiateSchemaEngine(): Promise<SchemaEngineClass> {
   Object.assign(globalThis, {
     PRISMA_WASM_PANIC_REGISTRY: {
       set_message: (message: string) => {
-        enginePanic = message;
+        shared.panic = message;
       },
     },
   });

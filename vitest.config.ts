@@ -2,13 +2,6 @@ import { defineConfig } from "vitest/config";
 
 const timeouts = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 60_000 };
 /**
- * Suites that break the services under everyone's feet (a Temporal server killed and restarted,
- * every PostgreSQL connection cut through a proxy) and time what they see: alone, last. In a
- * parallel run the PostgreSQL outage went unnoticed by the worker's readiness twice in a row.
- */
-const ALONE = ["test/faults-services.test.ts"];
-
-/**
  * Two layers (docs/testing.md). `unit`: pure rules, parsers, manifests, the OpenAI stand-in and
  * workflows with mocked activities on an ephemeral Temporal server (test/unit-setup.ts), no
  * database; files in parallel (`npm run test:unit`). `integration`: the real-service suites,
@@ -34,21 +27,11 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/unit/**", ...ALONE],
+          exclude: ["test/unit/**"],
           globalSetup: ["test/global-setup.ts"],
           // One at a time on an outside server (TEMPORAL_ADDRESS): it has one namespace for all.
           maxWorkers: process.env.TEMPORAL_ADDRESS ? 1 : 2,
           sequence: { groupOrder: 1 },
-          ...timeouts,
-        },
-      },
-      {
-        test: {
-          name: "integration-alone",
-          include: ALONE,
-          globalSetup: ["test/global-setup.ts"],
-          maxWorkers: 1,
-          sequence: { groupOrder: 2 },
           ...timeouts,
         },
       },

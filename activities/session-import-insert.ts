@@ -109,6 +109,12 @@ async function writeChunk(
   rows: number,
 ): Promise<ChunkOutcome> {
   const client = await pool.connect();
+  // A connection that breaks while checked out (PostgreSQL restarted, the network cut) emits
+  // 'error' on the client, which the pool listens for only while the client is idle: unheard,
+  // it would crash the worker. The failure also reaches the statement in flight, so the chunk
+  // fails and its activity is retried.
+  const ignoreBrokenConnection = () => undefined;
+  client.on("error", ignoreBrokenConnection);
   try {
     await client.query(BEGIN_SQL);
     const copy = client.query(copyFrom(COPY_SQL));
@@ -127,6 +133,7 @@ async function writeChunk(
           ).rows
         : [];
     await client.query("COMMIT");
+    client.off("error", ignoreBrokenConnection);
     client.release();
     return {
       inserted,
@@ -137,7 +144,7 @@ async function writeChunk(
     };
   } catch (error) {
     // A broken COPY or transaction is not worth rescuing: closing the connection rolls it back
-    // (and drops the staging table with it).
+    // (and drops the staging table with it). The listener stays: the client is being thrown away.
     client.release(error instanceof Error ? error : new Error(String(error)));
     throw error;
   }

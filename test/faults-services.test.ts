@@ -237,14 +237,21 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
     const cutAt = Date.now();
     await proxy.cut();
     // Within a probe round (5 s, 3 s probe timeout) on an idle machine; a loaded one is slower.
+    let lastSeen: Readiness | undefined;
     const noticed = await waitFor(
       "readiness to report PostgreSQL unreachable",
       async () => {
         const ready = await readiness(worker);
+        lastSeen = ready;
         return ready.status === 503 && ready.dependencies.database?.ok === false && ready;
       },
       { timeoutMs: 60_000 },
-    );
+    ).catch((error: Error) => {
+      // What the worker said last, and its own log, to tell a slow probe from a wrong one.
+      throw new Error(
+        `${error.message}; last /readyz: ${JSON.stringify(lastSeen)}; worker log tail:\n${worker.output().slice(-3_000)}`,
+      );
+    });
     expect(noticed.dependencies.temporal?.ok).toBe(true);
     const noticedAfterMs = Date.now() - cutAt;
     const apiReady = await api.request("/readyz");

@@ -45,9 +45,9 @@ interface SharedEngine {
   panic?: string;
 }
 const SHARED_KEY = Symbol.for("livedash.schema-engine-wasm");
-const shared: SharedEngine = ((globalThis as Record<symbol, SharedEngine | undefined>)[
-  SHARED_KEY
-] ??= {});
+const processWide = globalThis as Record<symbol, SharedEngine | undefined>;
+const shared: SharedEngine = processWide[SHARED_KEY] ?? {};
+processWide[SHARED_KEY] = shared;
 
 function loadSchemaEngine(): Promise<SchemaEngineClass> {
   // A panicked wasm instance is unusable, and wasm-bindgen's glue cannot host a second one.

@@ -284,14 +284,14 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
       `two-step-${i}`,
     );
 
-  it("recordTranscriptFailure counts a failed run once, however often it runs; the last allowed run ends the import", async () => {
+  /** The production activities, against this file's database and the OpenAI stand-in. */
+  const realActivities = () => {
     const config = testConfig(databaseUrl, { OPENAI_BASE_URL: openai.url });
-    const real = createActivities({
-      db,
-      log: silentLog,
-      config,
-      openai: createOpenAIClient(config),
-    });
+    return createActivities({ db, log: silentLog, config, openai: createOpenAIClient(config) });
+  };
+
+  it("recordTranscriptFailure counts a failed run once, however often it runs; the last allowed run ends the import", async () => {
+    const real = realActivities();
     const company = await db.company.create({
       data: { name: "Transcript Co", csvUrl: "http://127.0.0.1:9/unused.csv" },
     });
@@ -370,13 +370,7 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
   }, 60_000);
 
   it("stores the answer, and the retry of an attempt that died after storing it calls no model", async () => {
-    const config = testConfig(databaseUrl, { OPENAI_BASE_URL: openai.url });
-    const real = createActivities({
-      db,
-      log: silentLog,
-      config,
-      openai: createOpenAIClient(config),
-    });
+    const real = realActivities();
     const company = await db.company.create({
       data: { name: "Two-step Co", csvUrl: "http://127.0.0.1:9/unused.csv" },
     });

@@ -32,13 +32,3 @@ export const ANALYSIS_UNAVAILABLE = "AnalysisUnavailable";
 export const ANALYSIS_REJECTED = "AnalysisRejected";
 /** Asked to apply an analysis whose answer was never stored: non-retryable. */
 export const ANALYSIS_ANSWER_MISSING = "AnalysisAnswerMissing";
-
-/** Types no retry can help: workflows list them in their retry policies' nonRetryableErrorTypes. */
-export const NON_RETRYABLE_TYPES = [
-  SOURCE_HOST_BUSY,
-  CSV_SOURCE_REJECTED,
-  CSV_FILE_REJECTED,
-  TRANSCRIPT_REJECTED,
-  ANALYSIS_REJECTED,
-  ANALYSIS_ANSWER_MISSING,
-] as const;

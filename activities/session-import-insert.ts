@@ -155,7 +155,7 @@ async function writeChunk(
  * session from a conflicting one. Not cryptographic: at worst a forged repeat counts as a
  * duplicate instead of a conflict, and the first row is kept either way.
  */
-export function bytesDigest(bytes: Buffer, start: number, end: number): number {
+function bytesDigest(bytes: Buffer, start: number, end: number): number {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = start; i < end; i++) {

@@ -34,6 +34,8 @@ function activityDeps(given: ActivityDeps): ActivityDeps {
         db: given.db,
         maxPerHost: given.config.fetchMaxPerHost,
         waitMs: given.config.fetchHostWaitMs,
+        // A dead worker's slots come free when its activities are presumed dead, not later.
+        leaseMs: given.config.scheduler.heartbeatTimeoutMs,
       }),
   };
 }

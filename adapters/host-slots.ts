@@ -40,7 +40,11 @@ export interface HostLimiterOptions {
   maxPerHost: number;
   /** How long acquire waits for a free slot before it gives up (FETCH_HOST_WAIT_MS). */
   waitMs: number;
-  /** Lease length; renewed every third of it while the fetch runs. */
+  /**
+   * Lease length; renewed every third of it while the fetch runs. Workers pass
+   * ACTIVITY_HEARTBEAT_TIMEOUT_MS: the slots of a worker that died free up when the server
+   * presumes its activities dead and retries them elsewhere.
+   */
   leaseMs?: number;
 }
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { REFERENCE_PRICES } from "../activities/analysis-results.ts";
 import type { CompanyImportResult } from "../activities/csv-import.ts";
 import { costEur, transcriptForModel, usageOf } from "../domain/analysis.ts";
+import { SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { BatchStatusCounts } from "../workflows/batch-processing.ts";
@@ -407,6 +408,14 @@ describe("SIGKILL in the middle of real work; a fresh worker process finishes th
     expect(result.counts.processed + result.counts.failed + result.counts.skipped).toBe(IMPORTS);
     expect(result.counts.skipped).toBeLessThanOrEqual(retried.length);
     expect(result.outcome).toBe("PARTIAL");
+    // A's host slots (FETCH_MAX_PER_HOST) expired with its heartbeat timeout, inside B's
+    // FETCH_HOST_WAIT_MS: B never had to put an import off because a dead worker held the host.
+    const hostBusy = ((await handle.fetchHistory()).events ?? []).filter(
+      (e) =>
+        e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type ===
+        SOURCE_HOST_BUSY,
+    ).length;
+    expect(hostBusy).toBe(0);
 
     figures("import-processing", {
       imports: IMPORTS,

@@ -5,7 +5,6 @@ import {
   isCancellation,
   patched,
   proxyActivities,
-  proxyLocalActivities,
 } from "@temporalio/workflow";
 import type { AppliedResult } from "../activities/analysis-results.ts";
 import type { Activities } from "../activities/index.ts";
@@ -67,15 +66,8 @@ const { queueSessionsForAnalysis } = proxyActivities<Activities>({
  */
 export const TWO_STEP_ANALYSIS_PATCH = "two-step-direct-analysis";
 
-/**
- * Marks executions that apply a stored answer as a local activity, in the worker that runs the
- * workflow: no task-queue round trip and one marker event instead of three history events, for
- * a short database write. Executions started before it replay with the regular activity.
- */
-export const LOCAL_APPLY_PATCH = "local-apply-stored-analysis";
-
 // Database-only steps: cheap to repeat, so they get more room than the paid model call.
-const databaseStep = {
+const { applyStoredAnalysis, recordAnalysisFailure } = proxyActivities<Activities>({
   startToCloseTimeout: "2m",
   retry: {
     initialInterval: "1s",
@@ -83,10 +75,7 @@ const databaseStep = {
     maximumInterval: "1m",
     maximumAttempts: 10,
   },
-} as const;
-const { applyStoredAnalysis, recordAnalysisFailure } = proxyActivities<Activities>(databaseStep);
-const { applyStoredAnalysis: applyStoredAnalysisLocally } =
-  proxyLocalActivities<Activities>(databaseStep);
+});
 
 /** Why a model call failed for good, as recorded on the request. */
 function analysisFailureReason(error: unknown): string {
@@ -121,8 +110,6 @@ export async function sessionProcessingWorkflow(
       });
       // Decided once per execution, before its first analysis: an execution never mixes both.
       const twoStep = input.mode === "direct" && patched(TWO_STEP_ANALYSIS_PATCH);
-      const apply =
-        twoStep && patched(LOCAL_APPLY_PATCH) ? applyStoredAnalysisLocally : applyStoredAnalysis;
       /**
        * One request: the model's answer stored (no second call if one is), then applied. When
        * the call fails for good, the request is failed with the reason here, once.
@@ -135,7 +122,7 @@ export async function sessionProcessingWorkflow(
           if (isCancellation(error)) throw error;
           return recordAnalysisFailure({ requestId, error: analysisFailureReason(error) });
         }
-        return apply(requestId);
+        return applyStoredAnalysis(requestId);
       };
       const state: SessionProcessingState = previous ?? {
         counts: {

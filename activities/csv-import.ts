@@ -58,6 +58,8 @@ export interface CompanyImportResult extends CsvImportCounts {
 interface ImportProgress {
   recordsDone: number;
   counts: CsvImportCounts;
+  /** Lets the run's progress tell this import's rows from the finished companies' totals. */
+  companyId?: string;
 }
 
 /**
@@ -125,13 +127,17 @@ export function createCsvImportActivities({ db, log, config, hostLimiter }: Acti
     let recordsSeen = 0;
 
     // What is committed so far; heartbeats carry only this, never rows still in memory.
-    let committed: ImportProgress = { recordsDone: skipUntil, counts: structuredClone(counts) };
+    let committed: ImportProgress = {
+      recordsDone: skipUntil,
+      counts: structuredClone(counts),
+      companyId,
+    };
     const writer = new SessionImportWriter(pgPoolOf(db), companyId);
     let chunkStarted = Date.now();
     // The mark is taken when the chunk closes (the parse moves on while it is written) and
     // becomes the committed one only once the chunk's insert succeeded.
     const flush = async () => {
-      const mark = { recordsDone: recordsSeen, counts: structuredClone(counts) };
+      const mark = { recordsDone: recordsSeen, counts: structuredClone(counts), companyId };
       await writer.flush(({ inserted, conflicts }, rows) => {
         counts.inserted += inserted;
         counts.duplicates += rows - inserted - conflicts.length;

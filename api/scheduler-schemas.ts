@@ -30,6 +30,9 @@ const InFlightActivitySchema = z
     rowsRead: z.number().nullable().openapi({
       description: "csv-import: rows this company's import has read and committed so far",
     }),
+    companyId: z.string().nullable().openapi({
+      description: "csv-import: the company being imported (null before its first heartbeat)",
+    }),
   })
   .openapi("InFlightActivity");
 

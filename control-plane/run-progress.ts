@@ -43,6 +43,8 @@ export interface InFlightActivity {
   lastHeartbeatAt: string | null;
   /** csv-import: rows this company's import has read and committed so far. */
   rowsRead: number | null;
+  /** csv-import: the company being imported, from the heartbeat (null before its first). */
+  companyId: string | null;
 }
 
 /** In-flight activities listed one by one; `count` is always the full number. */
@@ -68,10 +70,11 @@ export async function readRunProgress(
   const deadline = Date.now() + timeoutMs;
   const call = <T>(fn: () => Promise<T>) =>
     within(client.withDeadline(deadline, fn), timeoutMs, "Temporal");
-  const [snapshot, description] = await Promise.all([
-    call(() => handle.query(runProgressQuery)).catch(() => undefined),
-    call(() => handle.describe()).catch(() => undefined),
-  ]);
+  // Describe first, then query: a query is answered on the workflow's state after every event
+  // recorded before it, so an import that finished between the two reads is in the query's
+  // totals and gone from its in-flight keys, and its heartbeat is left out (never counted twice).
+  const description = await call(() => handle.describe()).catch(() => undefined);
+  const snapshot = await call(() => handle.query(runProgressQuery)).catch(() => undefined);
   const pending = await inFlightActivities(client, description?.raw.pendingActivities ?? []);
   const heartbeats = pending
     .map((a) => a.lastHeartbeatAt)
@@ -90,12 +93,24 @@ export async function readRunProgress(
     executions: snapshot?.executions ?? run.executions,
     items: snapshot ? snapshot.items : null,
     companies: csvImport ? companiesOf(snapshot, counts) : null,
-    rowsRead: csvImport
-      ? (finishedRows ?? 0) + pending.reduce((sum, a) => sum + (a.rowsRead ?? 0), 0)
-      : null,
+    rowsRead: csvImport ? (finishedRows ?? 0) + inFlightRows(pending, snapshot) : null,
     inFlight: { count: pending.length, activities: pending.slice(0, IN_FLIGHT_LISTED) },
     counts,
   };
+}
+
+/**
+ * Rows read by the imports still in flight: their last heartbeats, but only of companies the
+ * workflow has not yet added to its totals (runs of workers from before the keys count all).
+ */
+function inFlightRows(
+  pending: readonly InFlightActivity[],
+  snapshot: RunProgressSnapshot | undefined,
+): number {
+  const keys = snapshot?.inFlightKeys ? new Set(snapshot.inFlightKeys) : undefined;
+  return pending
+    .filter((a) => !keys || a.companyId === null || keys.has(a.companyId))
+    .reduce((sum, a) => sum + (a.rowsRead ?? 0), 0);
 }
 
 function companiesOf(
@@ -125,6 +140,7 @@ async function inFlightActivities(
         attempt: a.attempt ?? 1,
         lastHeartbeatAt: timestampToIso(a.lastHeartbeatTime),
         rowsRead: numberAt((details as { counts?: unknown } | undefined)?.counts, "rowsRead"),
+        companyId: stringAt(details, "companyId"),
       };
     }),
   );
@@ -157,4 +173,10 @@ function timestampToIso(
 
 function latest(times: string[]): string {
   return times.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
+}
+
+function stringAt(value: unknown, key: string): string | null {
+  if (typeof value !== "object" || value === null) return null;
+  const found = (value as Record<string, unknown>)[key];
+  return typeof found === "string" ? found : null;
 }

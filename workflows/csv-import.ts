@@ -136,6 +136,8 @@ export async function csvImportWorkflow(
       tracker.counts = state.counts;
       tracker.total = state.total ?? null;
       tracker.listedAll = state.listedAll ?? false;
+      const inFlight = new Set<string>();
+      tracker.inFlightKeys = inFlight;
 
       const drained = await drain<CompanyRef>({
         carried: state.carried,
@@ -162,6 +164,7 @@ export async function csvImportWorkflow(
         },
         work: async (company): Promise<ItemResult> => {
           const started = Date.now();
+          inFlight.add(company.id);
           try {
             addResult(state.counts, await importCompanyCsv(company.id));
           } catch (error) {
@@ -171,6 +174,8 @@ export async function csvImportWorkflow(
             // The retry policy is exhausted (or no retry can help): this failure is final.
             await recordFinalFailure(company.id, error);
             addResult(state.counts, failed);
+          } finally {
+            inFlight.delete(company.id);
           }
           return "done";
         },

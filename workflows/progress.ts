@@ -20,6 +20,12 @@ export interface RunProgressSnapshot {
   listedAll: boolean;
   /** The run's totals so far (the same shape as its recorded counts). */
   counts: unknown;
+  /**
+   * csv-import: the companies whose import is in flight and not yet in `counts`. A pending
+   * activity's heartbeat counts towards the progress only while its company is listed here, so
+   * an import that finished between the API's two reads is never counted twice.
+   */
+  inFlightKeys?: string[] | undefined;
   /** Workflow time (ISO) the counters last changed. */
   updatedAt: string;
 }
@@ -35,6 +41,8 @@ export class RunTracker {
   total: number | null = null;
   listedAll = false;
   counts: unknown = null;
+  /** Keys of the items in flight whose results are not yet in `counts` (null: not kept). */
+  inFlightKeys: Set<string> | null = null;
   updatedAt: number;
 
   constructor(carried: { taken?: number | undefined; done?: number | undefined } | undefined) {
@@ -60,6 +68,7 @@ export class RunTracker {
       total: this.total,
       listedAll: this.listedAll,
       counts: this.counts,
+      ...(this.inFlightKeys ? { inFlightKeys: [...this.inFlightKeys] } : {}),
       updatedAt: new Date(this.updatedAt).toISOString(),
     };
   }

@@ -9,7 +9,13 @@ import {
   ANALYSIS_REJECTED,
   ANALYSIS_UNAVAILABLE,
 } from "../domain/failure-types.ts";
-import { type AppliedResult, applyAnalysisAnswer } from "./analysis-results.ts";
+import {
+  type AnalysisAnswer,
+  type AppliedCounts,
+  type AppliedResult,
+  applyAnalysisAnswer,
+  applyAnalysisAnswers,
+} from "./analysis-results.ts";
 import type { ActivityDeps } from "./deps.ts";
 
 export interface QueueSessionsInput {
@@ -24,6 +30,11 @@ export interface QueueSessionsResult {
   queued: number;
   /** In direct mode, the requests this run must analyse itself. */
   requestIds: string[];
+}
+
+/** What applying stored answers did, counted; `missing`: requests with no answer stored. */
+export interface AppliedStoredCounts extends AppliedCounts {
+  missing: string[];
 }
 
 /** What the model-calling step did: stored an answer, found one stored, or found the request ended. */
@@ -150,9 +161,11 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
   }
 
   /**
-   * Direct mode, step two (on the workflow's own queue): validates the stored answer and applies
-   * it to the request and its session, exactly once (applyAnalysisAnswer). An answer that is not
-   * a valid analysis fails the request with its reason; that is a result, not an error.
+   * Direct mode, step two for one request (on the workflow's own queue): validates the stored
+   * answer and applies it to the request and its session, exactly once (applyAnalysisAnswer).
+   * An answer that is not a valid analysis fails the request with its reason; that is a result,
+   * not an error. Executions started since BATCHED_APPLY_PATCH use applyStoredAnalyses; this one
+   * stays registered for those started before it.
    */
   async function applyStoredAnalysis(requestId: string): Promise<AppliedResult> {
     const request = await db.aIProcessingRequest.findUnique({
@@ -178,6 +191,40 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
       },
       config.analysis.usdToEur,
     );
+  }
+
+  /**
+   * Direct mode, step two for several requests at once (the stored answers of the model calls
+   * that ended together): one read of their answers, then the set-based apply the Batch API
+   * results use, in one transaction. Requests already ended count as done, never twice; a
+   * request with no stored answer is named in `missing`, the others are applied all the same.
+   */
+  async function applyStoredAnalyses(requestIds: string[]): Promise<AppliedStoredCounts> {
+    const requests = await db.aIProcessingRequest.findMany({
+      where: { id: { in: requestIds } },
+      select: { id: true, processingStatus: true, rawAnswer: true },
+    });
+    const missing: string[] = [];
+    const answers: AnalysisAnswer[] = [];
+    for (const request of requests) {
+      if (isEnded(request.processingStatus)) continue;
+      const raw = request.rawAnswer as StoredAnswer | null;
+      if (raw === null) missing.push(request.id);
+      else
+        answers.push({
+          requestId: request.id,
+          kind: "answer",
+          content: raw.content,
+          usage: raw.usage ?? undefined,
+        });
+    }
+    const counts = await applyAnalysisAnswers(db, answers, config.analysis.usdToEur);
+    return {
+      completed: counts.completed,
+      failed: counts.failed,
+      alreadyDone: requestIds.length - counts.completed - counts.failed - missing.length,
+      missing,
+    };
   }
 
   /**
@@ -225,6 +272,7 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
     queueSessionsForAnalysis,
     requestAnalysis,
     applyStoredAnalysis,
+    applyStoredAnalyses,
     recordAnalysisFailure,
     analyseRequestDirect,
   };

@@ -10,6 +10,7 @@ import type { AppliedResult } from "../activities/analysis-results.ts";
 import type { Activities } from "../activities/index.ts";
 import { ANALYSIS_REJECTED } from "../domain/failure-types.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
+import { batched } from "./batcher.ts";
 import { drain } from "./drain.ts";
 import { type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
@@ -66,16 +67,27 @@ const { queueSessionsForAnalysis } = proxyActivities<Activities>({
  */
 export const TWO_STEP_ANALYSIS_PATCH = "two-step-direct-analysis";
 
+/**
+ * Marks executions that apply the stored answers of model calls that ended together as one
+ * activity (applyStoredAnalyses, gathered by `batched`); executions started before it replay
+ * with one applyStoredAnalysis per request.
+ */
+export const BATCHED_APPLY_PATCH = "batched-apply-stored-analyses";
+
+/** Most stored answers one applyStoredAnalyses applies (one transaction). */
+const MAX_APPLY_BATCH = 500;
+
 // Database-only steps: cheap to repeat, so they get more room than the paid model call.
-const { applyStoredAnalysis, recordAnalysisFailure } = proxyActivities<Activities>({
-  startToCloseTimeout: "2m",
-  retry: {
-    initialInterval: "1s",
-    backoffCoefficient: 2,
-    maximumInterval: "1m",
-    maximumAttempts: 10,
-  },
-});
+const { applyStoredAnalysis, applyStoredAnalyses, recordAnalysisFailure } =
+  proxyActivities<Activities>({
+    startToCloseTimeout: "2m",
+    retry: {
+      initialInterval: "1s",
+      backoffCoefficient: 2,
+      maximumInterval: "1m",
+      maximumAttempts: 10,
+    },
+  });
 
 /** Why a model call failed for good, as recorded on the request. */
 function analysisFailureReason(error: unknown): string {
@@ -108,22 +120,6 @@ export async function sessionProcessingWorkflow(
           nonRetryableErrorTypes: [ANALYSIS_REJECTED],
         },
       });
-      // Decided once per execution, before its first analysis: an execution never mixes both.
-      const twoStep = input.mode === "direct" && patched(TWO_STEP_ANALYSIS_PATCH);
-      /**
-       * One request: the model's answer stored (no second call if one is), then applied. When
-       * the call fails for good, the request is failed with the reason here, once.
-       */
-      const analyse = async (requestId: string): Promise<AppliedResult> => {
-        if (!twoStep) return analyseRequestDirect(requestId);
-        try {
-          await requestAnalysis(requestId);
-        } catch (error) {
-          if (isCancellation(error)) throw error;
-          return recordAnalysisFailure({ requestId, error: analysisFailureReason(error) });
-        }
-        return applyStoredAnalysis(requestId);
-      };
       const state: SessionProcessingState = previous ?? {
         counts: {
           mode: input.mode,
@@ -137,6 +133,46 @@ export async function sessionProcessingWorkflow(
       };
       const counts = state.counts;
       tracker.counts = counts;
+      // Decided once per execution, before its first analysis: an execution never mixes them.
+      const twoStep = input.mode === "direct" && patched(TWO_STEP_ANALYSIS_PATCH);
+      const applyInBatches = twoStep && patched(BATCHED_APPLY_PATCH);
+      const noteError = (message: string) => {
+        if (counts.errors.length < 20) counts.errors.push(message);
+      };
+      // The answers stored by model calls that ended together, applied by one activity and
+      // counted here (a batch that fails for good fails each of its requests).
+      const applyTogether = batched(
+        async (requestIds: string[]) => {
+          try {
+            const applied = await applyStoredAnalyses(requestIds);
+            counts.analysed += applied.completed;
+            counts.failed += applied.failed + applied.missing.length;
+            if (applied.missing.length > 0)
+              noteError(`${applied.missing.length} request(s) had no stored answer to apply`);
+          } catch (error) {
+            if (isCancellation(error)) throw error;
+            counts.failed += requestIds.length;
+            noteError(describeError(error));
+          }
+        },
+        Math.max(1, Math.min(input.window, MAX_APPLY_BATCH)),
+      );
+      /**
+       * One request: the model's answer stored (no second call if one is), then applied. When
+       * the call fails for good, the request is failed with the reason here, once.
+       */
+      const analyse = async (requestId: string): Promise<AppliedResult | "counted"> => {
+        if (!twoStep) return analyseRequestDirect(requestId);
+        try {
+          await requestAnalysis(requestId);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          return recordAnalysisFailure({ requestId, error: analysisFailureReason(error) });
+        }
+        if (!applyInBatches) return applyStoredAnalysis(requestId);
+        await applyTogether(requestId);
+        return "counted";
+      };
       const claimPage = async () => {
         const queued = await queueSessionsForAnalysis({
           limit: input.batchSize,
@@ -175,7 +211,7 @@ export async function sessionProcessingWorkflow(
             else if (result === "failed") counts.failed += 1;
           } catch (error) {
             counts.failed += 1;
-            if (counts.errors.length < 20) counts.errors.push(describeError(error));
+            noteError(describeError(error));
           }
           return "done";
         },

@@ -242,6 +242,10 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
           applied.push(requestId);
           return "completed";
         },
+        async applyStoredAnalyses(requestIds: string[]) {
+          applied.push(...requestIds);
+          return { completed: requestIds.length, failed: 0, alreadyDone: 0, missing: [] };
+        },
         async recordAnalysisFailure(failure: { requestId: string; error: string }) {
           recorded.push(failure);
           return "failed";
@@ -369,6 +373,66 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     });
   }, 60_000);
 
+  it("applies the answers of model calls that end together in one activity; a request whose answer is missing fails alone", async () => {
+    const real = realActivities();
+    const company = await db.company.create({
+      data: { name: "Batched apply Co", csvUrl: "http://127.0.0.1:9/unused.csv" },
+    });
+    const sessions = await Promise.all([11, 12, 13, 14].map((i) => seedSession(company.id, i)));
+    let calls = 0;
+    let releaseCalls: () => void = () => undefined;
+    const allCalled = new Promise<void>((resolve) => {
+      releaseCalls = resolve;
+    });
+    const batches: string[][] = [];
+
+    const { result } = await runs.run<RunSummary<SessionProcessingCounts>>(
+      "sessionProcessingWorkflow",
+      {
+        schedulerId: "session-processing",
+        scheduleId: "batched-apply",
+        batchSize: 10,
+        mode: "direct",
+        ...limits,
+      },
+      {
+        ...runRecords,
+        queueSessionsForAnalysis: real.queueSessionsForAnalysis,
+        // Every call waits for the others, then they end together; the last one "loses" its
+        // answer (reports it stored without storing it).
+        async requestAnalysis(requestId: string) {
+          const n = ++calls;
+          if (n === sessions.length) releaseCalls();
+          await allCalled;
+          return n === sessions.length ? "stored" : real.requestAnalysis(requestId);
+        },
+        async applyStoredAnalyses(requestIds: string[]) {
+          batches.push(requestIds);
+          return real.applyStoredAnalyses(requestIds);
+        },
+        recordAnalysisFailure: real.recordAnalysisFailure,
+      },
+    );
+
+    // Each request applied once, in as few activities as the completions arrived in.
+    expect(batches.flat().sort()).toHaveLength(sessions.length);
+    expect(new Set(batches.flat()).size).toBe(sessions.length);
+    expect(batches.length).toBeLessThanOrEqual(sessions.length);
+    expect(result.counts).toMatchObject({
+      queued: 4,
+      analysed: 3,
+      failed: 1,
+      errors: ["1 request(s) had no stored answer to apply"],
+    });
+    const requests = await db.aIProcessingRequest.findMany({
+      where: { sessionId: { in: sessions } },
+      select: { processingStatus: true, rawAnswer: true },
+    });
+    expect(requests.filter((r) => r.processingStatus === "PROCESSING_COMPLETE")).toHaveLength(3);
+    expect(requests.filter((r) => r.rawAnswer === null)).toHaveLength(1);
+    console.log(`BATCHED-APPLY batches=${batches.map((b) => b.length).join(",")}`);
+  }, 90_000);
+
   it("stores the answer, and the retry of an attempt that died after storing it calls no model", async () => {
     const real = realActivities();
     const company = await db.company.create({
@@ -399,12 +463,20 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
           return stored;
         },
         applyStoredAnalysis: real.applyStoredAnalysis,
+        applyStoredAnalyses: real.applyStoredAnalyses,
         recordAnalysisFailure: real.recordAnalysisFailure,
       },
     );
 
     await keepHistory(runs.client(), workflowId, "sessionProcessingWorkflow-two-step");
     expect(result.counts).toMatchObject({ queued: 2, analysed: 2, failed: 0 });
+    // The stored answers are applied by applyStoredAnalyses (together when their calls ended
+    // together), never one applyStoredAnalysis per request.
+    const scheduled = (
+      (await runs.client().workflow.getHandle(workflowId).fetchHistory()).events ?? []
+    ).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+    expect(scheduled).not.toContain("applyStoredAnalysis");
+    expect(scheduled.filter((name) => name === "applyStoredAnalyses").length).toBeGreaterThan(0);
     // One paid call per session; each retry found the stored answer.
     expect(openai.stats().chatCompletions - completionsBefore).toBe(2);
     expect(results.filter((r) => r.attempt === 1).map((r) => r.result)).toEqual([
@@ -430,6 +502,12 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     if (!first) throw new Error("no request");
     expect(await real.requestAnalysis(first.id)).toBe("already-done");
     expect(await real.applyStoredAnalysis(first.id)).toBe("already-done");
+    expect(await real.applyStoredAnalyses([first.id])).toEqual({
+      completed: 0,
+      failed: 0,
+      alreadyDone: 1,
+      missing: [],
+    });
     expect(openai.stats().chatCompletions - completionsBefore).toBe(2);
   }, 90_000);
 });

@@ -40,7 +40,7 @@ declare module "vitest" {
 }
 
 /** More than any project's maxWorkers (vitest.config.ts). */
-const TEST_NAMESPACES = 4;
+const TEST_NAMESPACES = 6;
 
 /**
  * Real services for the whole run: a Temporal dev server (or TEMPORAL_ADDRESS) and PostgreSQL

@@ -4,15 +4,14 @@ const timeouts = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 6
 /**
  * Two layers (docs/testing.md). `unit`: pure rules, parsers, manifests, the OpenAI stand-in and
  * workflows with mocked activities on an ephemeral Temporal server (test/unit-setup.ts), no
- * database (`npm run test:unit`). `integration`: the real-service suites on one Temporal dev
- * server and one PostgreSQL (test/global-setup.ts); each file has its own database, REGION and
- * leased Temporal namespace, so files run side by side: most of their time is waiting on timers
- * and services. `npm test` runs both as one group of four files at a time, the integration files
- * first (the longest ones start at once) and the short unit files filling the slots the last
- * integration files leave (on 2 cores: three integration files at a time after the unit layer
- * took 322-371 s, four 313 s, all passing).
+ * database; files in parallel (`npm run test:unit`). `integration`: the real-service suites,
+ * after the unit layer, on one Temporal dev server and one PostgreSQL (test/global-setup.ts).
+ * Each integration file has its own database, REGION and leased Temporal namespace, so four
+ * files run side by side: most of their time is waiting on timers and services (on 2 cores:
+ * three at a time took 322-371 s, four 313 s, every test passing). Running the unit files in
+ * the same group, filling the integration layer's tail, was tried: it loaded the busiest minute
+ * further and was not faster (362 s).
  */
-const workers = 4;
 export default defineConfig({
   test: {
     projects: [
@@ -21,7 +20,8 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           globalSetup: ["test/unit-setup.ts"],
-          maxWorkers: workers,
+          // Most of the layer waits on timers and local sockets, not the CPU.
+          maxWorkers: 4,
           sequence: { groupOrder: 0 },
           ...timeouts,
         },
@@ -33,8 +33,8 @@ export default defineConfig({
           exclude: ["test/unit/**"],
           globalSetup: ["test/global-setup.ts"],
           // One at a time on an outside server (TEMPORAL_ADDRESS): it has one namespace for all.
-          maxWorkers: process.env.TEMPORAL_ADDRESS ? 1 : workers,
-          sequence: { groupOrder: process.env.TEMPORAL_ADDRESS ? 1 : 0 },
+          maxWorkers: process.env.TEMPORAL_ADDRESS ? 1 : 4,
+          sequence: { groupOrder: 1 },
           ...timeouts,
         },
       },

@@ -212,10 +212,13 @@ describe("bad input corpus end to end", () => {
     expect(feb31?.startTimeRaw).toBe("31.02.2025 10:00:00");
 
     // The canary (and every transcript company) imported in the same run.
-    const transcriptCompanies = TRANSCRIPT_CASES.map((t) => byName.get(t.name));
-    expect(transcriptCompanies.every((c) => c?.status === "imported" && c.inserted === 1)).toBe(
-      true,
-    );
+    // Named with what happened to them, so a failure says which company and why.
+    const notImported = TRANSCRIPT_CASES.map((t) => ({ name: t.name, result: byName.get(t.name) }))
+      .filter(({ result }) => !(result?.status === "imported" && result.inserted === 1))
+      .map(
+        ({ name, result }) => `${name}: ${result?.status ?? "not visited"} ${result?.error ?? ""}`,
+      );
+    expect(notImported).toEqual([]);
     expect(byName.get("canary")).toMatchObject({ status: "imported", inserted: 2 });
 
     // Run totals and the run record.

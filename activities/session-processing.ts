@@ -161,36 +161,22 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
   }
 
   /**
-   * Direct mode, step two for one request (on the workflow's own queue): validates the stored
-   * answer and applies it to the request and its session, exactly once (applyAnalysisAnswer).
-   * An answer that is not a valid analysis fails the request with its reason; that is a result,
-   * not an error. Executions started since BATCHED_APPLY_PATCH use applyStoredAnalyses; this one
+   * Direct mode, step two for one request (on the workflow's own queue): applyStoredAnalyses
+   * with a batch of one, a missing answer thrown as ANALYSIS_ANSWER_MISSING. An answer that is
+   * not a valid analysis fails the request with its reason; that is a result, not an error.
+   * Executions started since BATCHED_APPLY_PATCH call applyStoredAnalyses themselves; this one
    * stays registered for those started before it.
    */
   async function applyStoredAnalysis(requestId: string): Promise<AppliedResult> {
-    const request = await db.aIProcessingRequest.findUnique({
-      where: { id: requestId },
-      select: { processingStatus: true, rawAnswer: true },
-    });
-    if (!request || isEnded(request.processingStatus)) return "already-done";
-    const raw = request.rawAnswer as StoredAnswer | null;
-    if (raw === null) {
+    const applied = await applyStoredAnalyses([requestId]);
+    if (applied.missing.length > 0) {
       throw ApplicationFailure.create({
         type: ANALYSIS_ANSWER_MISSING,
         message: `analysis request ${requestId} has no stored answer to apply`,
         nonRetryable: true,
       });
     }
-    return applyAnalysisAnswer(
-      db,
-      {
-        requestId,
-        kind: "answer",
-        content: raw.content,
-        usage: raw.usage ?? undefined,
-      },
-      config.analysis.usdToEur,
-    );
+    return applied.completed > 0 ? "completed" : applied.failed > 0 ? "failed" : "already-done";
   }
 
   /**

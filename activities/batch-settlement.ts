@@ -75,19 +75,20 @@ export function createBatchSettlement({
     return { requeued: retry.length, failedForGood: exhausted.length };
   }
 
+  /** Releases the batch's open requests (releaseRequests), then closes it with the reason. */
   async function closeBatch(
     batchId: string,
     status: "FAILED" | "CANCELLED",
     reason: string,
-    release = true,
-  ) {
-    if (release) await releaseRequests(batchId, reason);
+  ): Promise<{ requeued: number; failedForGood: number }> {
+    const released = await releaseRequests(batchId, reason);
     await db.aIBatchRequest.update({
       where: { id: batchId },
       data: { status, errorMessage: reason, processedAt: new Date() },
     });
     log.warn({ batchId, status, reason }, "batch closed without results");
+    return released;
   }
 
-  return { applyInChunks, releaseRequests, closeBatch };
+  return { applyInChunks, closeBatch };
 }

@@ -41,7 +41,7 @@ function isNotFound(error: unknown): boolean {
 
 export function createBatchStatusActivities(deps: ActivityDeps) {
   const { db, openai, log } = deps;
-  const { applyInChunks, releaseRequests, closeBatch } = createBatchSettlement(deps);
+  const { applyInChunks, closeBatch } = createBatchSettlement(deps);
   // checkBatch submits a batch its creating run left unsubmitted (ORPHANED_SUBMIT_MS).
   const { submitBatch } = createBatchCreationActivities(deps);
 
@@ -142,20 +142,13 @@ export function createBatchStatusActivities(deps: ActivityDeps) {
       // An expired batch may still have finished some lines: keep those.
       const applied = await applyBatchFiles(batchId, remote.output_file_id, null, progress);
       const reason = [batchFailureReason(remote), applied.missing].filter(Boolean).join("; ");
-      const released = await releaseRequests(batchId, reason);
-      await closeBatch(
-        batchId,
-        remote.status === "cancelled" ? "CANCELLED" : "FAILED",
-        reason,
-        false,
-      );
+      const closed = remote.status === "cancelled" ? "CANCELLED" : "FAILED";
+      const released = await closeBatch(batchId, closed, reason);
       return {
         batchId,
-        status: remote.status === "cancelled" ? "CANCELLED" : "FAILED",
+        status: closed,
         // As above: lines a killed earlier attempt applied count too.
-        applied: await db.aIProcessingRequest.count({
-          where: { batchId, processingStatus: "PROCESSING_COMPLETE" },
-        }),
+        applied: await countApplied(batchId),
         // Lines that finished with an invalid answer failed their request: the run counts them.
         failed: applied.failed,
         ...released,
@@ -209,16 +202,15 @@ export function createBatchStatusActivities(deps: ActivityDeps) {
    * still open go back to the queue (or fail for good past AI_MAX_RETRIES), the batch is FAILED.
    */
   async function closeVanished(batchId: string, reason: string): Promise<BatchCheckResult> {
-    const released = await releaseRequests(batchId, reason);
-    await closeBatch(batchId, "FAILED", reason, false);
-    return {
-      batchId,
-      status: "FAILED",
-      applied: await db.aIProcessingRequest.count({
-        where: { batchId, processingStatus: "PROCESSING_COMPLETE" },
-      }),
-      ...released,
-    };
+    const released = await closeBatch(batchId, "FAILED", reason);
+    return { batchId, status: "FAILED", applied: await countApplied(batchId), ...released };
+  }
+
+  /** The batch's requests applied successfully, by any attempt. */
+  function countApplied(batchId: string): Promise<number> {
+    return db.aIProcessingRequest.count({
+      where: { batchId, processingStatus: "PROCESSING_COMPLETE" },
+    });
   }
 
   return { listBatchesToCheck, checkBatch };

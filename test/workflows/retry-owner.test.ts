@@ -49,6 +49,25 @@ const runRecords = {
 };
 const limits = { deadlineMs: 120_000, window: 4 };
 
+/** One direct-mode session-processing run of the production bundle with these activities. */
+function directAnalysisRun(
+  runs: ReturnType<typeof mockedActivityRuns>,
+  scheduleId: string,
+  activities: object,
+) {
+  return runs.run<RunSummary<SessionProcessingCounts>>(
+    "sessionProcessingWorkflow",
+    {
+      schedulerId: "session-processing",
+      scheduleId,
+      batchSize: 10,
+      mode: "direct",
+      ...limits,
+    },
+    { ...runRecords, ...activities },
+  );
+}
+
 const FIXTURES = fileURLToPath(new URL("../fixtures/histories/", import.meta.url));
 
 /**
@@ -208,50 +227,35 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
     const calls: Record<string, number> = {};
     const recorded: { requestId: string; error: string }[] = [];
     const applied: string[] = [];
-    const { result, workflowId } = await runs.run<RunSummary<SessionProcessingCounts>>(
-      "sessionProcessingWorkflow",
-      {
-        schedulerId: "session-processing",
-        scheduleId: "retry-owner-direct",
-        batchSize: 10,
-        mode: "direct",
-        ...limits,
+    const { result, workflowId } = await directAnalysisRun(runs, "retry-owner-direct", {
+      async queueSessionsForAnalysis() {
+        const requestIds = calls.queued ? [] : ["r-429", "r-400"];
+        calls.queued = 1;
+        return { skippedNoMessages: 0, queued: requestIds.length, requestIds };
       },
-      {
-        ...runRecords,
-        async queueSessionsForAnalysis() {
-          const requestIds = calls.queued ? [] : ["r-429", "r-400"];
-          calls.queued = 1;
-          return { skippedNoMessages: 0, queued: requestIds.length, requestIds };
-        },
-        async requestAnalysis(requestId: string) {
-          calls[requestId] = (calls[requestId] ?? 0) + 1;
-          if (requestId === "r-400") {
-            throw ApplicationFailure.create({
-              type: ANALYSIS_REJECTED,
-              message: "OpenAI request failed: 400 bad request",
-              nonRetryable: true,
-            });
-          }
+      async requestAnalysis(requestId: string) {
+        calls[requestId] = (calls[requestId] ?? 0) + 1;
+        if (requestId === "r-400") {
           throw ApplicationFailure.create({
-            type: ANALYSIS_UNAVAILABLE,
-            message: "OpenAI request failed: 429 slow down",
+            type: ANALYSIS_REJECTED,
+            message: "OpenAI request failed: 400 bad request",
+            nonRetryable: true,
           });
-        },
-        async applyStoredAnalysis(requestId: string) {
-          applied.push(requestId);
-          return "completed";
-        },
-        async applyStoredAnalyses(requestIds: string[]) {
-          applied.push(...requestIds);
-          return { completed: requestIds.length, failed: 0, alreadyDone: 0, missing: [] };
-        },
-        async recordAnalysisFailure(failure: { requestId: string; error: string }) {
-          recorded.push(failure);
-          return "failed";
-        },
+        }
+        throw ApplicationFailure.create({
+          type: ANALYSIS_UNAVAILABLE,
+          message: "OpenAI request failed: 429 slow down",
+        });
       },
-    );
+      async applyStoredAnalyses(requestIds: string[]) {
+        applied.push(...requestIds);
+        return { completed: requestIds.length, failed: 0, alreadyDone: 0, missing: [] };
+      },
+      async recordAnalysisFailure(failure: { requestId: string; error: string }) {
+        recorded.push(failure);
+        return "failed";
+      },
+    });
 
     await keepHistory(runs.client(), workflowId, "sessionProcessingWorkflow-direct-failure");
     expect(calls).toMatchObject({ "r-429": DIRECT_ANALYSIS_MAX_ATTEMPTS, "r-400": 1 });
@@ -386,36 +390,25 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     });
     const batches: string[][] = [];
 
-    const { result } = await runs.run<RunSummary<SessionProcessingCounts>>(
-      "sessionProcessingWorkflow",
-      {
-        schedulerId: "session-processing",
-        scheduleId: "batched-apply",
-        batchSize: 10,
-        mode: "direct",
-        ...limits,
+    const { result } = await directAnalysisRun(runs, "batched-apply", {
+      queueSessionsForAnalysis: real.queueSessionsForAnalysis,
+      // Every call waits for the others, then they end together; the last one "loses" its
+      // answer (reports it stored without storing it).
+      async requestAnalysis(requestId: string) {
+        const n = ++calls;
+        if (n === sessions.length) releaseCalls();
+        await allCalled;
+        return n === sessions.length ? "stored" : real.requestAnalysis(requestId);
       },
-      {
-        ...runRecords,
-        queueSessionsForAnalysis: real.queueSessionsForAnalysis,
-        // Every call waits for the others, then they end together; the last one "loses" its
-        // answer (reports it stored without storing it).
-        async requestAnalysis(requestId: string) {
-          const n = ++calls;
-          if (n === sessions.length) releaseCalls();
-          await allCalled;
-          return n === sessions.length ? "stored" : real.requestAnalysis(requestId);
-        },
-        async applyStoredAnalyses(requestIds: string[]) {
-          batches.push(requestIds);
-          return real.applyStoredAnalyses(requestIds);
-        },
-        recordAnalysisFailure: real.recordAnalysisFailure,
+      async applyStoredAnalyses(requestIds: string[]) {
+        batches.push(requestIds);
+        return real.applyStoredAnalyses(requestIds);
       },
-    );
+      recordAnalysisFailure: real.recordAnalysisFailure,
+    });
 
     // Each request applied once, in as few activities as the completions arrived in.
-    expect(batches.flat().sort()).toHaveLength(sessions.length);
+    expect(batches.flat()).toHaveLength(sessions.length);
     expect(new Set(batches.flat()).size).toBe(sessions.length);
     expect(batches.length).toBeLessThanOrEqual(sessions.length);
     expect(result.counts).toMatchObject({
@@ -442,31 +435,19 @@ describe("direct analysis in two steps: a retry never pays the model twice", () 
     const completionsBefore = openai.stats().chatCompletions;
     const results: { attempt: number; result: string }[] = [];
 
-    const { result, workflowId } = await runs.run<RunSummary<SessionProcessingCounts>>(
-      "sessionProcessingWorkflow",
-      {
-        schedulerId: "session-processing",
-        scheduleId: "two-step",
-        batchSize: 10,
-        mode: "direct",
-        ...limits,
+    const { result, workflowId } = await directAnalysisRun(runs, "two-step", {
+      queueSessionsForAnalysis: real.queueSessionsForAnalysis,
+      // The first attempt's worker "dies" right after the answer was stored.
+      async requestAnalysis(requestId: string) {
+        const stored = await real.requestAnalysis(requestId);
+        const { attempt } = Context.current().info;
+        results.push({ attempt, result: stored });
+        if (attempt === 1) throw new Error("worker died after storing the answer");
+        return stored;
       },
-      {
-        ...runRecords,
-        queueSessionsForAnalysis: real.queueSessionsForAnalysis,
-        // The first attempt's worker "dies" right after the answer was stored.
-        async requestAnalysis(requestId: string) {
-          const stored = await real.requestAnalysis(requestId);
-          const { attempt } = Context.current().info;
-          results.push({ attempt, result: stored });
-          if (attempt === 1) throw new Error("worker died after storing the answer");
-          return stored;
-        },
-        applyStoredAnalysis: real.applyStoredAnalysis,
-        applyStoredAnalyses: real.applyStoredAnalyses,
-        recordAnalysisFailure: real.recordAnalysisFailure,
-      },
-    );
+      applyStoredAnalyses: real.applyStoredAnalyses,
+      recordAnalysisFailure: real.recordAnalysisFailure,
+    });
 
     await keepHistory(runs.client(), workflowId, "sessionProcessingWorkflow-two-step");
     expect(result.counts).toMatchObject({ queued: 2, analysed: 2, failed: 0 });

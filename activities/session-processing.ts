@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from "@temporalio/activity";
 import OpenAI from "openai";
 import type { Database } from "../adapters/db/client.ts";
 import { Prisma } from "../adapters/db/generated/prisma/client.ts";
+import { retryAfterMs } from "../adapters/openai.ts";
 import { analysisRequestBody, transcriptForModel } from "../domain/analysis.ts";
 import {
   ANALYSIS_ANSWER_MISSING,
@@ -272,15 +273,21 @@ function isPermanentStatus(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429;
 }
 
-/** A failed model call as the failure the workflow's retry policy acts on. */
+/**
+ * A failed model call as the failure the workflow's retry policy acts on. When OpenAI said how
+ * long to wait (Retry-After on a 429 or 503), the next attempt waits that long instead of the
+ * policy's interval: the workflow still decides whether there is a next attempt.
+ */
 function analysisFailure(error: unknown): ApplicationFailure {
   const permanent =
     error instanceof OpenAI.APIError &&
     error.status !== undefined &&
     isPermanentStatus(error.status);
+  const waitMs = permanent ? undefined : retryAfterMs(error);
   return ApplicationFailure.create({
     type: permanent ? ANALYSIS_REJECTED : ANALYSIS_UNAVAILABLE,
     message: `OpenAI request failed: ${error instanceof Error ? error.message : String(error)}`,
     nonRetryable: permanent,
+    ...(waitMs !== undefined ? { nextRetryDelay: waitMs } : {}),
   });
 }

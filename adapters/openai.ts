@@ -62,3 +62,24 @@ const tracedFetch = (input: string | URL | Request, init?: RequestInit): Promise
     },
   );
 };
+
+/** A longer Retry-After than this is taken as this: one header never parks a request for long. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/**
+ * How long OpenAI asked the caller to wait before the next request, read the way the SDK reads it
+ * for its own retries (`retry-after-ms`, else `retry-after` in seconds or as an HTTP date);
+ * undefined when the error carries no such header.
+ */
+export function retryAfterMs(error: unknown, now = Date.now()): number | undefined {
+  if (!(error instanceof OpenAI.APIError) || !error.headers) return undefined;
+  const headers = error.headers;
+  let waitMs = Number.parseFloat(headers.get("retry-after-ms") ?? "");
+  if (Number.isNaN(waitMs)) {
+    const retryAfter = headers.get("retry-after") ?? "";
+    const seconds = Number.parseFloat(retryAfter);
+    waitMs = Number.isNaN(seconds) ? Date.parse(retryAfter) - now : seconds * 1000;
+  }
+  if (!Number.isFinite(waitMs) || waitMs <= 0) return undefined;
+  return Math.min(Math.ceil(waitMs), MAX_RETRY_AFTER_MS);
+}

@@ -101,6 +101,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     batchSize: config.csvImport.batchSize,
     fetchTimeoutMs: config.csvImport.timeoutMs,
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
+    retryIntervalMs: config.csvImport.retryIntervalMs,
     region,
   };
 
@@ -111,6 +112,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     batchSize: config.importProcessing.batchSize,
     timeoutMs: config.importProcessing.timeoutMs,
     heartbeatTimeoutMs: config.scheduler.heartbeatTimeoutMs,
+    retryIntervalMs: config.importProcessing.retryIntervalMs,
     region,
   };
 
@@ -121,6 +123,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     batchSize: config.sessionProcessing.batchSize,
     mode: config.analysis.mode,
     analysisTaskQueue: analysisTaskQueue(config),
+    analysisRetryIntervalMs: config.analysis.retryIntervalMs,
     region,
   };
   const batchCreationInput: BatchCreationWorkflowInput = {

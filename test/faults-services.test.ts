@@ -11,6 +11,7 @@ import type { CsvImportRunCounts } from "../workflows/csv-import.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import {
   activityAttempts,
+  PRODUCTION_RETRY_INTERVALS,
   silentLog,
   startHttpServer,
   startTestStack,
@@ -218,7 +219,7 @@ describe("faults of Temporal and PostgreSQL during a run", () => {
       proxied.port = String(proxy.port);
       return proxied.toString();
     };
-    const { stack, worker } = await setUp({}, throughProxy);
+    const { stack, worker } = await setUp(PRODUCTION_RETRY_INTERVALS, throughProxy);
     // The API reads through the same broken network path as the worker.
     const apiDb = createDatabase(throughProxy(stack.databaseUrl), { poolSize: 2 });
     cleanups.push(() => apiDb.$disconnect());

@@ -61,7 +61,11 @@ describe("schedule reconciliation against the Temporal dev server", () => {
 
   it("creates the schedule from configuration with its task queue, SKIP overlap and catch-up window", async () => {
     const def = csvImport(
-      withEnv({ CSV_IMPORT_INTERVAL: "*/10 * * * *", CSV_IMPORT_BATCH_SIZE: "4" }),
+      withEnv({
+        CSV_IMPORT_INTERVAL: "*/10 * * * *",
+        CSV_IMPORT_BATCH_SIZE: "4",
+        CSV_IMPORT_RETRY_INTERVAL_MS: "750",
+      }),
     );
     expect(await reconcileSchedule(client, def)).toBe("created");
 
@@ -77,6 +81,7 @@ describe("schedule reconciliation against the Temporal dev server", () => {
           schedulerId: "csv-import",
           batchSize: 4,
           fetchTimeoutMs: 300_000,
+          retryIntervalMs: 750,
           // Drains: no new work after 90% of the 10-minute interval, 200 fetches in flight.
           deadlineMs: 540_000,
           window: 200,

@@ -11,6 +11,7 @@ import type { CompanyImportResult, CompanyRef, CsvImportCounts } from "../activi
 import type { Activities } from "../activities/index.ts";
 import { CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY } from "../domain/failure-types.ts";
 import { drain, type ItemResult } from "./drain.ts";
+import { doublingBackoff } from "./retry-backoff.ts";
 import { deferralFor, type RunLimits, runDeadline } from "./run-limits.ts";
 import {
   afterDrain,
@@ -33,6 +34,8 @@ export interface CsvImportWorkflowInput extends RunLimits {
   fetchTimeoutMs: number;
   /** A fetch silent this long is retried elsewhere (its worker presumably died). */
   heartbeatTimeoutMs: number;
+  /** Wait before a failed fetch's second attempt (CSV_IMPORT_RETRY_INTERVAL_MS; absent: 5 s). */
+  retryIntervalMs?: number | undefined;
   /** Only companies of this region (CSV_COMPANIES_FILTER=region:<name>). */
   region?: string | undefined;
   /** Set by the run itself when it continues as new. */
@@ -98,14 +101,12 @@ async function recordFinalFailure(companyId: string, error: unknown): Promise<vo
   }
 }
 
-function fetchActivities(timeoutMs: number, heartbeatTimeoutMs: number) {
+function fetchActivities(input: CsvImportWorkflowInput) {
   return proxyActivities<Activities>({
-    startToCloseTimeout: timeoutMs,
-    heartbeatTimeout: heartbeatTimeoutMs,
+    startToCloseTimeout: input.fetchTimeoutMs,
+    heartbeatTimeout: input.heartbeatTimeoutMs,
     retry: {
-      initialInterval: "5s",
-      backoffCoefficient: 2,
-      maximumInterval: "1m",
+      ...doublingBackoff(input.retryIntervalMs, 5_000, 60_000),
       maximumAttempts: 3,
       nonRetryableErrorTypes: [CSV_SOURCE_REJECTED, SOURCE_HOST_BUSY],
     },
@@ -125,7 +126,7 @@ export async function csvImportWorkflow(
     input,
     input.continuation,
     async (run, previous, tracker) => {
-      const { importCompanyCsv } = fetchActivities(input.fetchTimeoutMs, input.heartbeatTimeoutMs);
+      const { importCompanyCsv } = fetchActivities(input);
       const state: CsvImportState = previous ?? { counts: emptyRunCounts(), carried: [] };
       // The run's progress total: one count at the start of the run (runs started before this
       // existed replay without it).

@@ -17,6 +17,7 @@ import {
   MAX_TRANSCRIPT_ATTEMPTS,
 } from "../domain/pipeline-limits.ts";
 import { drain, type ItemResult } from "./drain.ts";
+import { doublingBackoff } from "./retry-backoff.ts";
 import { deferralFor, type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
   afterDrain,
@@ -43,6 +44,8 @@ export interface ImportProcessingWorkflowInput extends RunLimits {
    * of after the whole IMPORT_PROCESSING_TIMEOUT. Absent in runs started before it existed.
    */
   heartbeatTimeoutMs?: number | undefined;
+  /** Wait before a failed attempt's retry (IMPORT_PROCESSING_RETRY_INTERVAL_MS; absent: 2 s). */
+  retryIntervalMs?: number | undefined;
   region?: string | undefined;
   continuation?: Continuation<ImportProcessingState> | undefined;
 }
@@ -106,9 +109,7 @@ export async function importProcessingWorkflow(
         startToCloseTimeout: input.timeoutMs,
         ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
         retry: {
-          initialInterval: "2s",
-          backoffCoefficient: 2,
-          maximumInterval: "30s",
+          ...doublingBackoff(input.retryIntervalMs, 2_000, 30_000),
           maximumAttempts: IMPORT_ACTIVITY_MAX_ATTEMPTS,
           nonRetryableErrorTypes: [SOURCE_HOST_BUSY, TRANSCRIPT_REJECTED],
         },

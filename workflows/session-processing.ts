@@ -12,6 +12,7 @@ import { ANALYSIS_REJECTED } from "../domain/failure-types.ts";
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import { batched } from "./batcher.ts";
 import { drain } from "./drain.ts";
+import { doublingBackoff } from "./retry-backoff.ts";
 import { type RunLimits, runDeadline, upstreamBusy } from "./run-limits.ts";
 import {
   afterDrain,
@@ -36,6 +37,8 @@ export interface SessionProcessingWorkflowInput extends RunLimits {
    * request rate. Absent in runs started before it existed (the workflow's own queue).
    */
   analysisTaskQueue?: string | undefined;
+  /** Direct mode: wait before a failed model call's retry (ANALYSIS_RETRY_INTERVAL_MS; absent: 2 s). */
+  analysisRetryIntervalMs?: number | undefined;
   region?: string | undefined;
   continuation?: Continuation<SessionProcessingState> | undefined;
 }
@@ -113,9 +116,7 @@ export async function sessionProcessingWorkflow(
         ...(input.analysisTaskQueue ? { taskQueue: input.analysisTaskQueue } : {}),
         startToCloseTimeout: "5m",
         retry: {
-          initialInterval: "2s",
-          backoffCoefficient: 2,
-          maximumInterval: "1m",
+          ...doublingBackoff(input.analysisRetryIntervalMs, 2_000, 60_000),
           maximumAttempts: DIRECT_ANALYSIS_MAX_ATTEMPTS,
           nonRetryableErrorTypes: [ANALYSIS_REJECTED],
         },

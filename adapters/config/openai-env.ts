@@ -10,6 +10,7 @@ export const openaiEnv = z.object({
   ANALYSIS_MODE: oneOf(["batch", "direct"], "batch", "batch or direct"),
   ANALYSIS_MAX_CONCURRENT: int(20, 1, 1_000),
   OPENAI_REQUESTS_PER_SECOND: int(0, 0, 100_000),
+  ANALYSIS_RETRY_INTERVAL_MS: int(2_000, 100, 3_600_000),
   AI_MAX_RETRIES: int(3, 0, 20),
   OPENAI_MODEL: optionalText.transform((model) => model ?? "gpt-4o-mini"),
   // Number() semantics ("1e-1" passes), as it always had.
@@ -30,6 +31,8 @@ export function openaiSection(e: z.output<typeof openaiEnv>) {
       maxConcurrent: e.ANALYSIS_MAX_CONCURRENT,
       /** Direct mode: model calls per second across every replica (0: no limit). */
       requestsPerSecond: e.OPENAI_REQUESTS_PER_SECOND,
+      /** Direct mode: wait before a failed model call's second attempt; doubles after that. */
+      retryIntervalMs: e.ANALYSIS_RETRY_INTERVAL_MS,
       /** Times a request goes back to the queue after its batch failed, expired or was cancelled. */
       maxRetries: e.AI_MAX_RETRIES,
       /** Model when a company has no default model of its own. */

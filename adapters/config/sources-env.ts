@@ -26,10 +26,12 @@ export const sourcesEnv = z.object({
   CSV_IMPORT_MAX_CONCURRENT: int(5, 1, 100),
   CSV_IMPORT_TIMEOUT: int(300_000, 1_000, 24 * 3_600_000),
   CSV_IMPORT_MAX_BYTES: int(200 * MB, 1024, 16 * 1024 * MB),
+  CSV_IMPORT_RETRY_INTERVAL_MS: int(5_000, 100, 3_600_000),
   IMPORT_PROCESSING_INTERVAL: cron("*/2 * * * *"),
   IMPORT_PROCESSING_TIMEOUT: int(120_000, 1_000, 24 * 3_600_000),
   IMPORT_PROCESSING_BATCH_SIZE: int(50, 1, 10_000),
   IMPORT_PROCESSING_MAX_CONCURRENT: int(20, 1, 1_000),
+  IMPORT_PROCESSING_RETRY_INTERVAL_MS: int(2_000, 100, 3_600_000),
   IMPORT_TIME_ZONE: timeZone("UTC"),
   TRANSCRIPT_FETCH_TIMEOUT: int(30_000, 100, 3_600_000),
   TRANSCRIPT_MAX_BYTES: int(5 * MB, 1024, 1024 * MB),
@@ -59,6 +61,8 @@ export function sourcesSection(e: z.output<typeof sourcesEnv>) {
       maxConcurrent: e.CSV_IMPORT_MAX_CONCURRENT,
       timeoutMs: e.CSV_IMPORT_TIMEOUT,
       maxBytes: e.CSV_IMPORT_MAX_BYTES,
+      /** Wait before a failed fetch's second attempt in the same run; doubles after that. */
+      retryIntervalMs: e.CSV_IMPORT_RETRY_INTERVAL_MS,
     },
     importProcessing: {
       interval: e.IMPORT_PROCESSING_INTERVAL,
@@ -67,6 +71,8 @@ export function sourcesSection(e: z.output<typeof sourcesEnv>) {
       batchSize: e.IMPORT_PROCESSING_BATCH_SIZE,
       /** Activity slots of each import-processing worker replica. */
       maxConcurrent: e.IMPORT_PROCESSING_MAX_CONCURRENT,
+      /** Wait before a failed import's second attempt in the same run; doubles after that. */
+      retryIntervalMs: e.IMPORT_PROCESSING_RETRY_INTERVAL_MS,
       /** Zone of the companies' wall-clock timestamps (CSV dates, transcript lines). */
       timeZone: e.IMPORT_TIME_ZONE,
       transcriptTimeoutMs: e.TRANSCRIPT_FETCH_TIMEOUT,

@@ -13,9 +13,9 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, hits: number) 
 /** Limits the test stack runs with (small, so the limits are reached quickly). */
 export const LIMITS = {
   CSV_IMPORT_MAX_BYTES: 1_500_000,
-  CSV_IMPORT_TIMEOUT: 8_000,
+  CSV_IMPORT_TIMEOUT: 5_000,
   /** The activity keeps 2 s of CSV_IMPORT_TIMEOUT for itself (activities/csv-import.ts). */
-  CSV_FETCH_BUDGET: 6_000,
+  CSV_FETCH_BUDGET: 3_000,
   TRANSCRIPT_MAX_BYTES: 4_096,
   TRANSCRIPT_FETCH_TIMEOUT: 1_500,
 } as const;

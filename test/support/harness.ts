@@ -36,6 +36,23 @@ export function testNamespace(): string {
 /** Midnight on January 1st. */
 const NEVER_DURING_TESTS = "0 0 1 1 *";
 
+/**
+ * A retried CSV fetch, import or model call waits 100 ms before its next attempt in the tests,
+ * where production waits seconds: the same attempts and outcomes, without the waiting. Suites
+ * that test the backoff itself (an outage it must outlast) ask for PRODUCTION_RETRY_INTERVALS.
+ */
+const FAST_RETRY_INTERVALS = {
+  CSV_IMPORT_RETRY_INTERVAL_MS: "100",
+  IMPORT_PROCESSING_RETRY_INTERVAL_MS: "100",
+  ANALYSIS_RETRY_INTERVAL_MS: "100",
+};
+/** Blank means unset: the configured defaults. */
+export const PRODUCTION_RETRY_INTERVALS: Record<keyof typeof FAST_RETRY_INTERVALS, string> = {
+  CSV_IMPORT_RETRY_INTERVAL_MS: "",
+  IMPORT_PROCESSING_RETRY_INTERVAL_MS: "",
+  ANALYSIS_RETRY_INTERVAL_MS: "",
+};
+
 /** A database of this test file's own, cloned from the migrated template (fast, isolated). */
 export async function testDatabase(): Promise<{
   url: string;
@@ -86,6 +103,7 @@ export function testEnv(
     SCHEDULER_HISTORY_RETENTION_INTERVAL: NEVER_DURING_TESTS,
     // The tests' CSV and transcript servers listen on 127.0.0.1, which fetches refuse by default.
     FETCH_ALLOW_PRIVATE_NETWORKS: "127.0.0.0/8,::1",
+    ...FAST_RETRY_INTERVALS,
     ...env,
   };
 }

@@ -37,12 +37,14 @@ describe("configuration", () => {
       batchSize: 10,
       maxConcurrent: 5,
       timeoutMs: 300_000,
+      retryIntervalMs: 5_000,
     });
     expect(config.importProcessing).toEqual({
       interval: "*/2 * * * *",
       timeoutMs: 120_000,
       batchSize: 50,
       maxConcurrent: 20,
+      retryIntervalMs: 2_000,
       timeZone: "UTC",
       transcriptTimeoutMs: 30_000,
       transcriptMaxBytes: 5 * 1024 * 1024,
@@ -61,6 +63,7 @@ describe("configuration", () => {
       mode: "batch",
       maxConcurrent: 20,
       requestsPerSecond: 0,
+      retryIntervalMs: 2_000,
       maxRetries: 3,
       fallbackModel: "gpt-4o-mini",
       usdToEur: 0.85,

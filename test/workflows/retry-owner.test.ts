@@ -48,6 +48,8 @@ const runRecords = {
   },
 };
 const limits = { deadlineMs: 120_000, window: 4 };
+/** Retries wait 100 ms, not production's seconds: the same attempts, less waiting. */
+const FAST_RETRY_MS = 100;
 
 /** One direct-mode session-processing run of the production bundle with these activities. */
 function directAnalysisRun(
@@ -62,6 +64,7 @@ function directAnalysisRun(
       scheduleId,
       batchSize: 10,
       mode: "direct",
+      analysisRetryIntervalMs: FAST_RETRY_MS,
       ...limits,
     },
     { ...runRecords, ...activities },
@@ -100,6 +103,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
         batchSize: 10,
         fetchTimeoutMs: 10_000,
         heartbeatTimeoutMs: 10_000,
+        retryIntervalMs: FAST_RETRY_MS,
         ...limits,
       },
       {
@@ -159,6 +163,7 @@ describe("a failure is final when the workflow's retry policy is exhausted, and 
         scheduleId: "retry-owner-import",
         batchSize: 10,
         timeoutMs: 10_000,
+        retryIntervalMs: FAST_RETRY_MS,
         ...limits,
       },
       {

@@ -52,7 +52,7 @@ describe("activity log lines name their run and attempt", () => {
       db: stack.db,
       log,
       types: ["csv-import"],
-      workflowBundle: { code: inject("workflowBundleCode") },
+      workflowBundle: { codePath: inject("workflowBundlePath") },
     });
   });
 

@@ -207,7 +207,7 @@ describe("OpenAI faults: 429 with retry-after, 500, timeouts and malformed outpu
         db,
         log: silentLog,
         types,
-        workflowBundle: { code: inject("workflowBundleCode") },
+        workflowBundle: { codePath: inject("workflowBundlePath") },
         openai: production.withOptions({
           timeout: CLIENT_TIMEOUT_MS,
           fetch: observingFetch(view),

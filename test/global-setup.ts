@@ -15,7 +15,7 @@ import {
   PROJECT_ROOT,
   startTemporalDevServer,
 } from "../scripts/services/temporal.ts";
-import { bundleWorkflows } from "../workers/workflow-bundle.ts";
+import { ensureWorkflowBundleFile } from "../workers/workflow-bundle.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -35,7 +35,11 @@ declare module "vitest" {
     /** A migrated database that each test file clones as its own. */
     templateDatabase: string;
     runId: string;
-    workflowBundleCode: string;
+    /**
+     * The production workflow bundle file (workers/workflow-bundle.ts): in-process workers load
+     * it, and spawned worker processes find it current instead of building their own.
+     */
+    workflowBundlePath: string;
   }
 }
 
@@ -83,7 +87,7 @@ export default async function setup(project: TestProject) {
   });
   await applyMigrations(databaseUrlFor(postgresAdminUrl, templateDatabase));
 
-  const bundle = await bundleWorkflows(createLogger("warn", "test-setup"));
+  const bundlePath = await ensureWorkflowBundleFile(createLogger("warn", "test-setup"));
 
   project.provide("temporalAddress", temporalAddress);
   project.provide("temporalUiUrl", temporalUiUrl);
@@ -92,7 +96,7 @@ export default async function setup(project: TestProject) {
   project.provide("postgresAdminUrl", postgresAdminUrl);
   project.provide("templateDatabase", templateDatabase);
   project.provide("runId", runId);
-  project.provide("workflowBundleCode", bundle.code);
+  project.provide("workflowBundlePath", bundlePath);
 
   return async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);

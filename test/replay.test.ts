@@ -31,7 +31,7 @@ function recordedHistories() {
     }));
 }
 
-async function replay(workflowBundle: { code: string }) {
+async function replay(workflowBundle: { code: string } | { codePath: string }) {
   const failures: { workflowId: string; error: string }[] = [];
   let replayed = 0;
   for await (const result of Worker.runReplayHistories(
@@ -57,7 +57,7 @@ describe("recorded workflow histories replay against the current workflow code",
   });
 
   it("replays every recorded history without a non-determinism error", async () => {
-    const { replayed, failures } = await replay({ code: inject("workflowBundleCode") });
+    const { replayed, failures } = await replay({ codePath: inject("workflowBundlePath") });
     expect(failures).toEqual([]);
     expect(replayed).toBe(recordedHistories().length);
   });

@@ -111,7 +111,7 @@ describe("OpenTelemetry traces of a scheduled run", () => {
       db: stack.db,
       log,
       types,
-      workflowBundle: { code: inject("workflowBundleCode") },
+      workflowBundle: { codePath: inject("workflowBundlePath") },
     });
   }
 

@@ -103,6 +103,16 @@ async function bundleIsCurrent(): Promise<boolean> {
   }
 }
 
+/**
+ * The bundle file, built in this process first when it is missing or out of date: for a
+ * short-lived process that hands the file on (the test runs' setup, whose workers and spawned
+ * worker processes then load it instead of each bundling again).
+ */
+export async function ensureWorkflowBundleFile(log: Logger): Promise<string> {
+  if (await bundleIsCurrent()) return WORKFLOW_BUNDLE_FILE;
+  return writeWorkflowBundle(log);
+}
+
 function runBuilder(log: Logger): Promise<boolean> {
   return new Promise((resolve) => {
     // The compiled builder is plain JavaScript; the sources' builder needs tsx.

@@ -131,7 +131,7 @@ export async function startTestWorkers(
     db,
     log: silentLog,
     types,
-    workflowBundle: { code: inject("workflowBundleCode") },
+    workflowBundle: { codePath: inject("workflowBundlePath") },
     reconcile: options.reconcile ?? true,
   });
 }

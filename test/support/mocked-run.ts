@@ -43,7 +43,7 @@ export function mockedActivityRuns(prefix: string) {
         connection: nativeConnection,
         namespace: testNamespace(),
         taskQueue,
-        workflowBundle: { code: inject("workflowBundleCode") },
+        workflowBundle: { codePath: inject("workflowBundlePath") },
         sinks: UNTRACED_SINKS,
         activities,
         ...workerOptions,

@@ -7,10 +7,9 @@ const timeouts = { testTimeout: 60_000, hookTimeout: 120_000, teardownTimeout: 6
  * database; files in parallel (`npm run test:unit`). `integration`: the real-service suites,
  * after the unit layer, on one Temporal dev server and one PostgreSQL (test/global-setup.ts).
  * Each integration file has its own database, REGION and leased Temporal namespace, so three
- * files run side by side: most of their time is waiting on timers and services. On 2 cores,
- * three took 322-371 s. Four took 313 s on a warm checkout, but 367 s in a fresh clone, where
- * a fault test timed out waiting for its worker; one group of unit and integration files took
- * 362 s with a failure. The suite is CPU-bound there, so three it stays.
+ * files run side by side: most of their time is waiting on timers and services. The suite is
+ * CPU-bound on 2 cores; four at a time was faster on a warm checkout but timed a fault test out
+ * in a fresh clone, so three it stays (docs/testing.md has the measurements).
  */
 export default defineConfig({
   test: {

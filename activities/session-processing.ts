@@ -38,6 +38,25 @@ export interface AppliedStoredCounts extends AppliedCounts {
   missing: string[];
 }
 
+export interface AdoptStrandedInput {
+  /** A direct request still in progress this long after it was claimed has no run left. */
+  olderThanMs: number;
+  limit: number;
+  mode: "batch" | "direct";
+  region?: string | undefined;
+}
+
+export interface AdoptStrandedResult {
+  /** Stranded requests found (at most `limit`). */
+  found: number;
+  /** Their stored answers, applied now (no model call). */
+  applied: AppliedStoredCounts;
+  /** Direct mode: requests without an answer, now this run's to analyse. */
+  requestIds: string[];
+  /** Batch mode: requests without an answer, back in the batch queue. */
+  requeued: number;
+}
+
 /** What the model-calling step did: stored an answer, found one stored, or found the request ended. */
 export type RequestAnalysisResult = "stored" | "already-stored" | "already-done";
 
@@ -215,6 +234,53 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
   }
 
   /**
+   * Direct-mode requests that no run will finish: still in progress `olderThanMs` after they
+   * were claimed, longer than any run holds one, because their run was terminated, or their
+   * answer could not be applied or their failure recorded while the database was away. Each is
+   * taken once (locked, skipping rows another run holds, and its requestedAt set to now, so it
+   * is not stranded again): a stored answer is applied now, with no model call; a request
+   * without one becomes this run's to analyse (direct mode) or goes back to the batch queue.
+   * Rows taken by an attempt whose result was lost are found again `olderThanMs` later.
+   */
+  async function adoptStrandedRequests(input: AdoptStrandedInput): Promise<AdoptStrandedResult> {
+    const requeue = input.mode === "batch";
+    const rows = await db.$queryRaw<{ id: string; hasAnswer: boolean }[]>`
+      WITH stranded AS (
+        SELECT r.id FROM "AIProcessingRequest" r
+        JOIN "Company" c ON c.id = r."companyId"
+        WHERE r."processingStatus" = 'BATCHING_IN_PROGRESS' AND r."batchId" IS NULL
+          AND r."requestedAt" < now() - make_interval(secs => ${input.olderThanMs / 1000})
+          ${input.region ? Prisma.sql`AND c.region = ${input.region}` : Prisma.empty}
+        ORDER BY r."requestedAt"
+        LIMIT ${input.limit}
+        FOR UPDATE OF r SKIP LOCKED
+      )
+      UPDATE "AIProcessingRequest" t
+      SET "requestedAt" = now(),
+          "processingStatus" = CASE WHEN ${requeue} AND t."rawAnswer" IS NULL
+            THEN 'PENDING_BATCHING'::"AIRequestStatus" ELSE t."processingStatus" END
+      FROM stranded WHERE t.id = stranded.id
+      RETURNING t.id, (t."rawAnswer" IS NOT NULL) AS "hasAnswer"`;
+    const answered = rows.filter((r) => r.hasAnswer).map((r) => r.id);
+    const unanswered = rows.filter((r) => !r.hasAnswer).map((r) => r.id);
+    if (rows.length > 0) {
+      log.warn(
+        { found: rows.length, answered: answered.length, mode: input.mode, region: input.region },
+        "adopted analysis requests no run would finish",
+      );
+    }
+    return {
+      found: rows.length,
+      applied:
+        answered.length > 0
+          ? await applyStoredAnalyses(answered)
+          : { completed: 0, failed: 0, alreadyDone: 0, missing: [] },
+      requestIds: requeue ? [] : unanswered,
+      requeued: requeue ? unanswered.length : 0,
+    };
+  }
+
+  /**
    * Direct mode: the workflow's record of a request whose model call failed for good (its retry
    * policy exhausted, or a failure no retry can help). The request and its stages are FAILED
    * with the reason, once; a request already ended is left as it is.
@@ -261,6 +327,7 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
     applyStoredAnalysis,
     applyStoredAnalyses,
     recordAnalysisFailure,
+    adoptStrandedRequests,
     analyseRequestDirect,
   };
 }

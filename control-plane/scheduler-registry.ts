@@ -78,6 +78,9 @@ export function runDeadlineMs(cron: string, config: Config): number {
 /** Companies or batches listed per page by the batch workflows. */
 const BATCH_PAGE_SIZE = 100;
 
+/** The longest a session-processing run may take. */
+const SESSION_PROCESSING_RUN_TIMEOUT_MS = 2 * 3_600_000;
+
 /** Every schedule of this deployment, derived from configuration. */
 export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
   const common = {
@@ -124,6 +127,8 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
     mode: config.analysis.mode,
     analysisTaskQueue: analysisTaskQueue(config),
     analysisRetryIntervalMs: config.analysis.retryIntervalMs,
+    // Twice the longest run: no live run still holds a request claimed that long ago.
+    strandedAfterMs: 2 * SESSION_PROCESSING_RUN_TIMEOUT_MS,
     region,
   };
   const batchCreationInput: BatchCreationWorkflowInput = {
@@ -183,7 +188,7 @@ export function schedulerDefinitions(config: Config): SchedulerDefinition[] {
       workflowType: "sessionProcessingWorkflow",
       workflowArgs: [sessionProcessingInput],
       cron: config.sessionProcessing.interval,
-      runTimeoutMs: 2 * 3_600_000,
+      runTimeoutMs: SESSION_PROCESSING_RUN_TIMEOUT_MS,
     },
     {
       ...common,

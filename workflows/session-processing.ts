@@ -39,6 +39,11 @@ export interface SessionProcessingWorkflowInput extends RunLimits {
   analysisTaskQueue?: string | undefined;
   /** Direct mode: wait before a failed model call's retry (ANALYSIS_RETRY_INTERVAL_MS; absent: 2 s). */
   analysisRetryIntervalMs?: number | undefined;
+  /**
+   * A direct request still in progress this long after it was claimed is adopted by the next run
+   * (adoptStrandedRequests). Absent in runs started before it: none are adopted.
+   */
+  strandedAfterMs?: number | undefined;
   region?: string | undefined;
   continuation?: Continuation<SessionProcessingState> | undefined;
 }
@@ -49,6 +54,8 @@ export interface SessionProcessingCounts {
   queued: number;
   analysed: number;
   failed: number;
+  /** Requests no earlier run would finish, taken over by this run (absent in older runs). */
+  adopted?: number | undefined;
   errors: string[];
 }
 
@@ -77,11 +84,17 @@ export const TWO_STEP_ANALYSIS_PATCH = "two-step-direct-analysis";
  */
 export const BATCHED_APPLY_PATCH = "batched-apply-stored-analyses";
 
+/** Marks executions that first adopt the requests no earlier run will finish. */
+export const ADOPT_STRANDED_PATCH = "adopt-stranded-analysis-requests";
+
+/** Most stranded requests one run adopts; any others wait for the next run. */
+const MAX_ADOPTED = 1_000;
+
 /** Most stored answers one applyStoredAnalyses applies (one transaction). */
 const MAX_APPLY_BATCH = 500;
 
 // Database-only steps: cheap to repeat, so they get more room than the paid model call.
-const { applyStoredAnalysis, applyStoredAnalyses, recordAnalysisFailure } =
+const { applyStoredAnalysis, applyStoredAnalyses, recordAnalysisFailure, adoptStrandedRequests } =
   proxyActivities<Activities>({
     startToCloseTimeout: "2m",
     retry: {
@@ -174,6 +187,26 @@ export async function sessionProcessingWorkflow(
         await applyTogether(requestId);
         return "counted";
       };
+      // Requests whose run ended without finishing them (terminated, or the database away for
+      // longer than the apply's retries): their answers applied, the rest analysed in this run.
+      if (!previous && input.strandedAfterMs !== undefined && patched(ADOPT_STRANDED_PATCH)) {
+        try {
+          const adopted = await adoptStrandedRequests({
+            olderThanMs: input.strandedAfterMs,
+            limit: MAX_ADOPTED,
+            mode: input.mode,
+            region: input.region,
+          });
+          counts.adopted = adopted.found;
+          counts.analysed += adopted.applied.completed;
+          counts.failed += adopted.applied.failed;
+          state.carried.push(...adopted.requestIds);
+        } catch (error) {
+          // The run's own work goes on; the next run looks for them again.
+          if (isCancellation(error)) throw error;
+          noteError(`adopting stranded requests: ${describeError(error)}`);
+        }
+      }
       const claimPage = async () => {
         const queued = await queueSessionsForAnalysis({
           limit: input.batchSize,

@@ -1,9 +1,5 @@
-import { writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Context } from "@temporalio/activity";
-import type { Client } from "@temporalio/client";
 import { ApplicationFailure } from "@temporalio/common";
-import proto from "@temporalio/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CompanyImportFailure } from "../../activities/company-import-health.ts";
 import type { CompanyImportResult, CompanyRef } from "../../activities/csv-import.ts";
@@ -30,6 +26,7 @@ import type { ImportProcessingCounts } from "../../workflows/import-processing.t
 import type { RunSummary } from "../../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../../workflows/session-processing.ts";
 import { silentLog, testConfig, testDatabase } from "../support/harness.ts";
+import { keepHistory } from "../support/history-fixtures.ts";
 import { mockedActivityRuns } from "../support/mocked-run.ts";
 import { seedAnalysableSession } from "../support/seed-sessions.ts";
 
@@ -69,20 +66,6 @@ function directAnalysisRun(
     },
     { ...runRecords, ...activities },
   );
-}
-
-const FIXTURES = fileURLToPath(new URL("../fixtures/histories/", import.meta.url));
-
-/**
- * With RECORD_HISTORIES=1, keeps the run's history as test/fixtures/histories/<name>.json, which
- * test/replay.test.ts replays against every later version of the workflow code: these runs take
- * the paths the retry redesign added (its patches), which the pipeline recording does not.
- */
-async function keepHistory(client: Client, workflowId: string, name: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== "1") return;
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const json = proto.temporal.api.history.v1.History.fromObject(history).toJSON();
-  writeFileSync(`${FIXTURES}${name}.json`, `${JSON.stringify(json, null, 1)}\n`);
 }
 
 describe("a failure is final when the workflow's retry policy is exhausted, and recorded once", () => {

@@ -46,15 +46,16 @@ export interface AdoptStrandedInput {
   region?: string | undefined;
 }
 
-export interface AdoptStrandedResult {
-  /** Stranded requests found (at most `limit`). */
-  found: number;
-  /** Their stored answers, applied now (no model call). */
-  applied: AppliedStoredCounts;
-  /** Direct mode: requests without an answer, now this run's to analyse. */
-  requestIds: string[];
-  /** Batch mode: requests without an answer, back in the batch queue. */
+/** The stranded requests one run took on, by what is left to do for each. */
+export interface AdoptedRequests {
+  /** Answers stored: to apply (no model call). */
+  answered: string[];
+  /** Direct mode, no answer: this run's to analyse. */
+  toAnalyse: string[];
+  /** Batch mode, no answer: back in the batch queue. */
   requeued: number;
+  /** Adopted more than AI_MAX_RETRIES times: to fail for good. */
+  exhausted: string[];
 }
 
 /** What the model-calling step did: stored an answer, found one stored, or found the request ended. */
@@ -236,48 +237,58 @@ export function createSessionProcessingActivities({ db, config, openai, log }: A
   /**
    * Direct-mode requests that no run will finish: still in progress `olderThanMs` after they
    * were claimed, longer than any run holds one, because their run was terminated, or their
-   * answer could not be applied or their failure recorded while the database was away. Each is
-   * taken once (locked, skipping rows another run holds, and its requestedAt set to now, so it
-   * is not stranded again): a stored answer is applied now, with no model call; a request
-   * without one becomes this run's to analyse (direct mode) or goes back to the batch queue.
-   * Rows taken by an attempt whose result was lost are found again `olderThanMs` later.
+   * answer could not be applied or their failure recorded while the database was away. Takes
+   * up to `limit` of them (locked, skipping rows another run holds; claimedAt set to now, so no
+   * other run takes them; retryCount raised) and says what is left to do for each; the workflow
+   * does it. Batch mode puts those without an answer back in the batch queue here. A request
+   * taken by an attempt whose result was lost is found again `olderThanMs` later.
    */
-  async function adoptStrandedRequests(input: AdoptStrandedInput): Promise<AdoptStrandedResult> {
+  async function adoptStrandedRequests(input: AdoptStrandedInput): Promise<AdoptedRequests> {
+    const maxRetries = config.analysis.maxRetries;
     const requeue = input.mode === "batch";
-    const rows = await db.$queryRaw<{ id: string; hasAnswer: boolean }[]>`
+    const now = new Date();
+    // Dates go in as UTC timestamps, as Prisma writes them: no session time zone involved.
+    const rows = await db.$queryRaw<{ id: string; hasAnswer: boolean; retryCount: number }[]>`
       WITH stranded AS (
         SELECT r.id FROM "AIProcessingRequest" r
         JOIN "Company" c ON c.id = r."companyId"
-        WHERE r."processingStatus" = 'BATCHING_IN_PROGRESS' AND r."batchId" IS NULL
-          AND r."requestedAt" < now() - make_interval(secs => ${input.olderThanMs / 1000})
+        WHERE r."batchId" IS NULL AND r."processingStatus" = 'BATCHING_IN_PROGRESS'
+          AND r."claimedAt" < ${new Date(now.getTime() - input.olderThanMs)}::timestamp(3)
+          AND c.status = 'ACTIVE'
           ${input.region ? Prisma.sql`AND c.region = ${input.region}` : Prisma.empty}
-        ORDER BY r."requestedAt"
+        ORDER BY r."claimedAt"
         LIMIT ${input.limit}
         FOR UPDATE OF r SKIP LOCKED
       )
       UPDATE "AIProcessingRequest" t
-      SET "requestedAt" = now(),
-          "processingStatus" = CASE WHEN ${requeue} AND t."rawAnswer" IS NULL
+      SET "claimedAt" = ${now}::timestamp(3),
+          "retryCount" = t."retryCount" + 1,
+          "processingStatus" = CASE
+            WHEN ${requeue} AND t."rawAnswer" IS NULL AND t."retryCount" < ${maxRetries}
             THEN 'PENDING_BATCHING'::"AIRequestStatus" ELSE t."processingStatus" END
       FROM stranded WHERE t.id = stranded.id
-      RETURNING t.id, (t."rawAnswer" IS NOT NULL) AS "hasAnswer"`;
-    const answered = rows.filter((r) => r.hasAnswer).map((r) => r.id);
-    const unanswered = rows.filter((r) => !r.hasAnswer).map((r) => r.id);
+      RETURNING t.id, (t."rawAnswer" IS NOT NULL) AS "hasAnswer", t."retryCount"`;
+    const live = rows.filter((r) => r.retryCount <= maxRetries);
+    const unanswered = live.filter((r) => !r.hasAnswer).map((r) => r.id);
+    const adopted: AdoptedRequests = {
+      answered: live.filter((r) => r.hasAnswer).map((r) => r.id),
+      toAnalyse: requeue ? [] : unanswered,
+      requeued: requeue ? unanswered.length : 0,
+      exhausted: rows.filter((r) => r.retryCount > maxRetries).map((r) => r.id),
+    };
     if (rows.length > 0) {
       log.warn(
-        { found: rows.length, answered: answered.length, mode: input.mode, region: input.region },
+        {
+          mode: input.mode,
+          region: input.region,
+          answered: adopted.answered.length,
+          unanswered: unanswered.length,
+          exhausted: adopted.exhausted.length,
+        },
         "adopted analysis requests no run would finish",
       );
     }
-    return {
-      found: rows.length,
-      applied:
-        answered.length > 0
-          ? await applyStoredAnalyses(answered)
-          : { completed: 0, failed: 0, alreadyDone: 0, missing: [] },
-      requestIds: requeue ? [] : unanswered,
-      requeued: requeue ? unanswered.length : 0,
-    };
+    return adopted;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../adapters/db/client.ts";
+import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
 import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
@@ -96,7 +97,7 @@ describe("analysis requests no run will finish", () => {
       "the in-flight calls to store their answers",
       async () =>
         (await db.aIProcessingRequest.count({
-          where: { companyId: company.id, rawAnswer: { not: { equals: null } } },
+          where: { companyId: company.id, rawAnswer: { not: Prisma.DbNull } },
         })) > 0,
     );
     await new Promise((resolve) => setTimeout(resolve, 2_000));
@@ -123,8 +124,14 @@ describe("analysis requests no run will finish", () => {
     // Past the threshold, the next run adopts them all.
     await db.aIProcessingRequest.updateMany({
       where: { companyId: company.id },
-      data: { requestedAt: LONG_AGO() },
+      data: { claimedAt: LONG_AGO() },
     });
+    const requestedAt = new Map(
+      (await db.aIProcessingRequest.findMany({ where: { companyId: company.id } })).map((r) => [
+        r.id,
+        r.requestedAt.getTime(),
+      ]),
+    );
     const { result, workflowId } =
       await stack.run<RunSummary<SessionProcessingCounts>>("session-processing");
     await keepHistory(stack.client, workflowId, "sessionProcessingWorkflow-adopt-stranded");
@@ -141,7 +148,12 @@ describe("analysis requests no run will finish", () => {
     );
     const requests = await db.aIProcessingRequest.findMany({ where: { companyId: company.id } });
     expect(requests).toHaveLength(sessions);
-    for (const request of requests) expect(request.processingStatus).toBe("PROCESSING_COMPLETE");
+    for (const request of requests) {
+      expect(request.processingStatus).toBe("PROCESSING_COMPLETE");
+      // Priced at the time it was requested, not at its adoption; one adoption counted.
+      expect(request.requestedAt.getTime()).toBe(requestedAt.get(request.id));
+      expect(request.retryCount).toBe(1);
+    }
     expect(await analysedStages(company.id)).toBe(sessions);
 
     console.log(
@@ -155,11 +167,11 @@ describe("analysis requests no run will finish", () => {
   it("batch mode: a stranded request without an answer goes back to the batch queue and is analysed in a batch; one with an answer is applied", async () => {
     const { stack, company } = await deployment({ ANALYSIS_MODE: "batch" });
     /** A request as a direct run leaves it: claimed, in progress, no batch. */
-    const strandedRequest = async (requestedAt: Date, rawAnswer?: object) => {
+    const strandedRequest = async (claimedAt: Date, rawAnswer?: object, retryCount = 0) => {
       const sessionId = await seedAnalysableSession(db, company.id, LINES);
       await db.sessionProcessingStatus.updateMany({
         where: { sessionId, stage: "AI_ANALYSIS" },
-        data: { status: "IN_PROGRESS", startedAt: requestedAt },
+        data: { status: "IN_PROGRESS", startedAt: claimedAt },
       });
       return db.aIProcessingRequest.create({
         data: {
@@ -167,7 +179,9 @@ describe("analysis requests no run will finish", () => {
           companyId: company.id,
           model: "gpt-4o-mini",
           processingStatus: "BATCHING_IN_PROGRESS",
-          requestedAt,
+          requestedAt: claimedAt,
+          claimedAt,
+          retryCount,
           ...(rawAnswer ? { rawAnswer } : {}),
         },
       });
@@ -180,15 +194,23 @@ describe("analysis requests no run will finish", () => {
       usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
     });
     const young = await strandedRequest(new Date(Date.now() - 3_600_000));
+    // Adopted AI_MAX_RETRIES (3) times already: this adoption fails it for good.
+    const exhausted = await strandedRequest(LONG_AGO(), undefined, 3);
     const callsBefore = openai.stats().chatCompletions;
 
     const { result } = await stack.run<RunSummary<SessionProcessingCounts>>("session-processing");
-    expect(result.counts).toMatchObject({ mode: "batch", adopted: 2, analysed: 1, failed: 0 });
+    expect(result.counts).toMatchObject({ mode: "batch", adopted: 3, analysed: 1, failed: 1 });
     const status = async (id: string) =>
       (await db.aIProcessingRequest.findUniqueOrThrow({ where: { id } })).processingStatus;
     expect(await status(answered.id)).toBe("PROCESSING_COMPLETE");
     expect(await status(unanswered.id)).toBe("PENDING_BATCHING");
     expect(await status(young.id)).toBe("BATCHING_IN_PROGRESS");
+    expect(
+      await db.aIProcessingRequest.findUniqueOrThrow({ where: { id: exhausted.id } }),
+    ).toMatchObject({
+      processingStatus: "PROCESSING_FAILED",
+      errorMessage: expect.stringContaining("gave up after AI_MAX_RETRIES adoptions"),
+    });
 
     await stack.run("batch-processing");
     await stack.settleBatches(company.id);
@@ -196,5 +218,11 @@ describe("analysis requests no run will finish", () => {
     expect(await status(young.id)).toBe("BATCHING_IN_PROGRESS");
     expect(await analysedStages(company.id)).toBe(2);
     expect(openai.stats().chatCompletions).toBe(callsBefore);
+    // Only ACTIVE companies' requests are adopted, as only theirs are queued.
+    await db.company.update({ where: { id: company.id }, data: { status: "SUSPENDED" } });
+    const suspended = await strandedRequest(LONG_AGO());
+    const idle = await stack.run<RunSummary<SessionProcessingCounts>>("session-processing");
+    expect(idle.result.counts).toMatchObject({ adopted: 0 });
+    expect(await status(suspended.id)).toBe("BATCHING_IN_PROGRESS");
   }, 120_000);
 });

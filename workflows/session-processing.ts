@@ -188,7 +188,9 @@ export async function sessionProcessingWorkflow(
         return "counted";
       };
       // Requests whose run ended without finishing them (terminated, or the database away for
-      // longer than the apply's retries): their answers applied, the rest analysed in this run.
+      // longer than the apply's retries): stored answers applied together (no model call),
+      // the rest analysed in this run (direct mode; batch mode requeued them), and those
+      // adopted too often failed for good.
       if (!previous && input.strandedAfterMs !== undefined && patched(ADOPT_STRANDED_PATCH)) {
         try {
           const adopted = await adoptStrandedRequests({
@@ -197,12 +199,24 @@ export async function sessionProcessingWorkflow(
             mode: input.mode,
             region: input.region,
           });
-          counts.adopted = adopted.found;
-          counts.analysed += adopted.applied.completed;
-          counts.failed += adopted.applied.failed;
-          state.carried.push(...adopted.requestIds);
+          counts.adopted =
+            adopted.answered.length +
+            adopted.toAnalyse.length +
+            adopted.requeued +
+            adopted.exhausted.length;
+          state.carried.push(...adopted.toAnalyse);
+          await Promise.all([
+            ...adopted.answered.map((requestId) => applyTogether(requestId)),
+            ...adopted.exhausted.map(async (requestId) => {
+              const result = await recordAnalysisFailure({
+                requestId,
+                error: "no run finished this request; gave up after AI_MAX_RETRIES adoptions",
+              });
+              if (result === "failed") counts.failed += 1;
+            }),
+          ]);
         } catch (error) {
-          // The run's own work goes on; the next run looks for them again.
+          // The run's own work goes on; what was not done is found again by a later run.
           if (isCancellation(error)) throw error;
           noteError(`adopting stranded requests: ${describeError(error)}`);
         }

@@ -10,7 +10,7 @@ export const openaiEnv = z.object({
   ANALYSIS_MODE: oneOf(["batch", "direct"], "batch", "batch or direct"),
   ANALYSIS_MAX_CONCURRENT: int(20, 1, 1_000),
   OPENAI_REQUESTS_PER_SECOND: int(0, 0, 100_000),
-  ANALYSIS_RETRY_INTERVAL_MS: int(2_000, 100, 3_600_000),
+  ANALYSIS_RETRY_INTERVAL_MS: int(2_000, 100, 300_000),
   AI_MAX_RETRIES: int(3, 0, 20),
   OPENAI_MODEL: optionalText.transform((model) => model ?? "gpt-4o-mini"),
   // Number() semantics ("1e-1" passes), as it always had.

@@ -3,6 +3,7 @@ import {
   ActivityFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -157,10 +158,20 @@ export async function recordedRun<S, T>(
 export function historyNearlyFull(limits: { window: number; historyBudget?: number | undefined }) {
   const info = workflowInfo();
   const budget = limits.historyBudget ?? HISTORY_EVENT_BUDGET;
-  // Items in flight when this says so add up to six events each; keep room for a few of them.
-  const reserve = Math.min(limits.window * 6, Math.floor(budget / 2));
+  // Items in flight when this says so add up to six events each, and the hand-over its own.
+  const handover = patched(HANDOVER_RESERVE_PATCH) ? HANDOVER_EVENTS : 0;
+  const reserve = Math.min(limits.window * 6 + handover, Math.floor(budget / 2));
   return info.continueAsNewSuggested || info.historyLength + reserve >= budget;
 }
+
+/**
+ * Marks executions whose history reserve counts the hand-over's events too; without them an
+ * execution could end a few events past its budget when its last items finished one by one.
+ */
+const HANDOVER_RESERVE_PATCH = "history-reserve-counts-handover";
+
+/** The hand-over: its progress record (an activity, with its workflow task) and continue-as-new. */
+const HANDOVER_EVENTS = 12;
 
 /** Events one execution may reach by default: under 10,000 with margin. */
 export const HISTORY_EVENT_BUDGET = 9_000;

@@ -187,9 +187,11 @@ describe("the OpenAI request rate is one limit for the whole fleet", () => {
       .filter((e) => e.seq > seqBefore && e.route === "POST /v1/chat/completions")
       .map((e) => e.at);
     expect(calls).toHaveLength(SESSIONS);
-    // Unlimited, 16 slots would send all 24 within a fraction of a second.
+    // Unlimited, 16 slots would send all 24 within a fraction of a second. Limited: a burst of
+    // up to two seconds' worth, then RATE a second; less 0.25 s, as the bucket refills while the
+    // burst goes out (3.961 s was seen against the 4 s of the bare arithmetic).
     const spanSeconds = ((calls.at(-1) ?? 0) - (calls[0] ?? 0)) / 1000;
-    expect(spanSeconds).toBeGreaterThanOrEqual((SESSIONS - 2 * RATE) / RATE);
+    expect(spanSeconds).toBeGreaterThanOrEqual((SESSIONS - 2 * RATE) / RATE - 0.25);
 
     // Temporal's limiter dispatches the analysis tasks at RATE per second across both processes,
     // after a first burst of up to two seconds' worth (seen here: 8 at once, then 4, 3, 2, ...

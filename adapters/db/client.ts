@@ -1,31 +1,11 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "./generated/prisma/client.ts";
+import { withUtcSessions } from "./utc-sessions.ts";
 
 export type Database = PrismaClient;
 
 const pools = new WeakMap<Database, pg.Pool>();
-
-/**
- * Every session in UTC. Prisma writes and reads timestamp columns as UTC, while SQL's now() and
- * CURRENT_TIMESTAMP follow the session's TimeZone: on a server set to another zone, a lease, a
- * wait or a default written in SQL would be off by that zone's offset. node-postgres lets a
- * URL's `options` override the pool's, so they move from the URL to the pool, UTC last.
- */
-function withUtcSessions(databaseUrl: string): { connectionString: string; options: string } {
-  const utc = "-c TimeZone=UTC";
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    // Not a URL node-postgres can read either: it reports that itself.
-    return { connectionString: databaseUrl, options: utc };
-  }
-  const given = url.searchParams.get("options");
-  if (given === null) return { connectionString: databaseUrl, options: utc };
-  url.searchParams.delete("options");
-  return { connectionString: url.toString(), options: `${given} ${utc}` };
-}
 
 /** A Prisma client over node-postgres; no engine binary involved. */
 export function createDatabase(databaseUrl: string, options: { poolSize?: number } = {}): Database {

@@ -15,6 +15,7 @@ import {
   type Transaction,
 } from "@prisma/driver-adapter-utils";
 import pg from "pg";
+import { withUtcSessions } from "./utc-sessions.ts";
 
 /** The `_prisma_migrations` table, as status reads it. */
 export interface MigrationsTable {
@@ -176,7 +177,11 @@ export class EngineAdapterFactory
   }
 
   #newPool(connectionString: string): pg.Pool {
-    const pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 10_000 });
+    const pool = new pg.Pool({
+      ...withUtcSessions(connectionString),
+      max: 4,
+      connectionTimeoutMillis: 10_000,
+    });
     acceptCharColumns(pool);
     pool.on("connect", acceptCharColumns); // the connections of transactions
     // An idle client's error (e.g. the server restarting) must not crash the host process; the

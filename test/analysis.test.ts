@@ -3,9 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../adapters/db/client.ts";
 import { transcriptForModel } from "../domain/analysis.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import type { OpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { BatchCreationWorkflowInput } from "../workflows/batch-processing.ts";
-import { startTestStack, type TestStack, testDatabase } from "./support/harness.ts";
+import {
+  type AnalysisServices,
+  regionDeployment,
+  startAnalysisServices,
+  stopAnalysisServices,
+} from "./support/analysis-deployments.ts";
 import { seedAnalysableSession } from "./support/seed-sessions.ts";
 
 /**
@@ -21,29 +26,17 @@ const GOOD = [
 ];
 
 describe("session analysis", () => {
+  let services: AnalysisServices;
   let db: Database;
-  let databaseUrl: string;
   let openai: OpenAIStandIn;
-  const stacks: TestStack[] = [];
 
   /** One deployment per test: its own region (schedules, task queues, companies), one database. */
   async function deployment(env: Record<string, string>) {
-    const region = `r${randomBytes(3).toString("hex")}`;
-    const stack = await startTestStack({
-      database: { url: databaseUrl, db },
-      workerTypes: ["session-processing", "batch-processing"],
-      env: {
-        REGION: region,
-        CSV_COMPANIES_FILTER: `region:${region}`,
-        OPENAI_BASE_URL: openai.url,
-        BATCH_MIN_REQUESTS: "1",
-        ...env,
-      },
-    });
-    stacks.push(stack);
-    const company = await db.company.create({
-      data: { name: `Company ${region}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
-    });
+    const { stack, company } = await regionDeployment(
+      services,
+      { BATCH_MIN_REQUESTS: "1", ...env },
+      ["session-processing", "batch-processing"],
+    );
     return {
       company,
       defs: stack.defs,
@@ -62,19 +55,11 @@ describe("session analysis", () => {
     db.sessionProcessingStatus.findFirstOrThrow({ where: { sessionId, stage: name } });
 
   beforeAll(async () => {
-    openai = await startOpenAIStandIn({
-      behaviour: { batch: { validatingMs: 50, inProgressMs: 200, finalizingMs: 50 } },
-    });
-    const database = await testDatabase();
-    db = database.db;
-    databaseUrl = database.url;
+    services = await startAnalysisServices();
+    ({ db, openai } = services);
   });
 
-  afterAll(async () => {
-    for (const stack of stacks) await stack.close();
-    await openai?.close();
-    await db?.$disconnect();
-  });
+  afterAll(() => stopAnalysisServices(services));
 
   it("direct mode analyses each session with one chat completion; invalid output fails only that request", async () => {
     const { company, run } = await deployment({

@@ -8,18 +8,23 @@ import { analysisRequestBody, costEur, transcriptForModel } from "../domain/anal
 import { DIRECT_ANALYSIS_MAX_ATTEMPTS } from "../domain/pipeline-limits.ts";
 import type { WorkerType } from "../domain/scheduler-id.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
-import {
-  type BatchOutputLine,
-  type OpenAIStandIn,
-  type StandInRequestLogEntry,
-  type StandInStats,
-  startOpenAIStandIn,
+import type {
+  BatchOutputLine,
+  OpenAIStandIn,
+  StandInRequestLogEntry,
+  StandInStats,
 } from "../openai-stand-in/server.ts";
 import { type RunningWorkers, startWorkers } from "../workers/runtime.ts";
 import type { BatchCreationCounts, BatchStatusCounts } from "../workflows/batch-processing.ts";
 import type { RunSummary as RunSummaryOf } from "../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../workflows/session-processing.ts";
-import { silentLog, startTestStack, type TestStack, testDatabase } from "./support/harness.ts";
+import {
+  type AnalysisServices,
+  regionDeployment,
+  startAnalysisServices,
+  stopAnalysisServices,
+} from "./support/analysis-deployments.ts";
+import { silentLog } from "./support/harness.ts";
 
 /**
  * Fault injection at the OpenAI boundary: the stand-in answers a seeded share of requests with
@@ -177,10 +182,9 @@ const countWhere = <T>(items: readonly T[], test: (item: T) => boolean) =>
   items.filter(test).length;
 
 describe("OpenAI faults: 429 with retry-after, 500, timeouts and malformed output", () => {
+  let services: AnalysisServices;
   let db: Database;
-  let databaseUrl: string;
   let openai: OpenAIStandIn;
-  const stacks: TestStack[] = [];
   const workers: RunningWorkers[] = [];
 
   /**
@@ -188,17 +192,7 @@ describe("OpenAI faults: 429 with retry-after, 500, timeouts and malformed outpu
    * the production OpenAI client with a short timeout and a counting fetch.
    */
   async function deployment(env: Record<string, string>, types: readonly WorkerType[]) {
-    const region = `r${randomBytes(3).toString("hex")}`;
-    const stack = await startTestStack({
-      database: { url: databaseUrl, db },
-      env: {
-        REGION: region,
-        CSV_COMPANIES_FILTER: `region:${region}`,
-        OPENAI_BASE_URL: openai.url,
-        ...env,
-      },
-    });
-    stacks.push(stack);
+    const { stack, company } = await regionDeployment(services, env);
     const production = createOpenAIClient(stack.config);
     const view: ClientView = { statuses: new Map(), aborted: 0, connectionErrors: 0 };
     workers.push(
@@ -214,27 +208,19 @@ describe("OpenAI faults: 429 with retry-after, 500, timeouts and malformed outpu
         }),
       }),
     );
-    const company = await db.company.create({
-      data: { name: `Faults ${region}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
-    });
     // The production client's retries: every logical call is at most this many requests.
     return { stack, company, view, requestsPerCall: production.maxRetries + 1 };
   }
 
   beforeAll(async () => {
-    openai = await startOpenAIStandIn({
-      behaviour: { batch: { validatingMs: 50, inProgressMs: 200, finalizingMs: 50 } },
-    });
-    const database = await testDatabase();
-    db = database.db;
-    databaseUrl = database.url;
+    services = await startAnalysisServices();
+    ({ db, openai } = services);
   });
 
   afterAll(async () => {
-    for (const stack of stacks) await stack.close();
+    // Workers first: they poll the stacks' task queues and call the stand-in.
     for (const running of workers) await running.shutdown();
-    await openai?.close();
-    await db?.$disconnect();
+    await stopAnalysisServices(services);
   });
 
   it("direct mode: every session is analysed once or failed with its reason; retries are bounded and honour retry-after", async () => {

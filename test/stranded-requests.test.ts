@@ -1,18 +1,17 @@
-import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../adapters/db/client.ts";
 import { Prisma } from "../adapters/db/generated/prisma/client.ts";
 import { analyseTranscript } from "../openai-stand-in/analysis.ts";
-import { type OpenAIStandIn, startOpenAIStandIn } from "../openai-stand-in/server.ts";
+import type { OpenAIStandIn } from "../openai-stand-in/server.ts";
 import type { RunSummary } from "../workflows/run-record.ts";
 import type { SessionProcessingCounts } from "../workflows/session-processing.ts";
 import {
-  startSchedulerRun,
-  startTestStack,
-  type TestStack,
-  testDatabase,
-  waitFor,
-} from "./support/harness.ts";
+  type AnalysisServices,
+  regionDeployment,
+  startAnalysisServices,
+  stopAnalysisServices,
+} from "./support/analysis-deployments.ts";
+import { startSchedulerRun, waitFor } from "./support/harness.ts";
 import { keepHistory } from "./support/history-fixtures.ts";
 import { seedAnalysableSession } from "./support/seed-sessions.ts";
 
@@ -29,30 +28,15 @@ const LINES = ["User: How do I report sick leave?", "Assistant: Call your team l
 const LONG_AGO = () => new Date(Date.now() - 5 * 3_600_000);
 
 describe("analysis requests no run will finish", () => {
+  let services: AnalysisServices;
   let db: Database;
-  let databaseUrl: string;
   let openai: OpenAIStandIn;
-  const stacks: TestStack[] = [];
 
-  async function deployment(env: Record<string, string>) {
-    const region = `r${randomBytes(3).toString("hex")}`;
-    const stack = await startTestStack({
-      database: { url: databaseUrl, db },
-      workerTypes: ["session-processing", "batch-processing"],
-      env: {
-        REGION: region,
-        CSV_COMPANIES_FILTER: `region:${region}`,
-        OPENAI_BASE_URL: openai.url,
-        BATCH_MIN_REQUESTS: "1",
-        ...env,
-      },
-    });
-    stacks.push(stack);
-    const company = await db.company.create({
-      data: { name: `Company ${region}`, region, csvUrl: "http://127.0.0.1:9/unused.csv" },
-    });
-    return { stack, company };
-  }
+  const deployment = (env: Record<string, string>) =>
+    regionDeployment(services, { BATCH_MIN_REQUESTS: "1", ...env }, [
+      "session-processing",
+      "batch-processing",
+    ]);
 
   const analysedStages = (companyId: string) =>
     db.sessionProcessingStatus.count({
@@ -60,19 +44,11 @@ describe("analysis requests no run will finish", () => {
     });
 
   beforeAll(async () => {
-    openai = await startOpenAIStandIn({
-      behaviour: { batch: { validatingMs: 50, inProgressMs: 200, finalizingMs: 50 } },
-    });
-    const database = await testDatabase();
-    db = database.db;
-    databaseUrl = database.url;
+    services = await startAnalysisServices();
+    ({ db, openai } = services);
   });
 
-  afterAll(async () => {
-    for (const stack of stacks) await stack.close();
-    await openai?.close();
-    await db?.$disconnect();
-  });
+  afterAll(() => stopAnalysisServices(services));
 
   it("direct mode: after a run is terminated mid-analysis, the next run applies the stored answers without a model call and analyses the rest once", async () => {
     const { stack, company } = await deployment({
